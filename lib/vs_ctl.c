@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control lcore: op ring, op completion, the control loop. What each op does is in
+ * vs_ctl_ops.c; how streams are published and epochs waited for is in vs_publish.c.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_lcore.h>
+
+#include "vs_ctl_private.h"
+
+RTE_LOG_REGISTER(vs_ctl_logtype, vstop.ctl, INFO);
+
+static const char *const op_names[VS_OP__MAX] = {
+	[VS_OP_NOP] = "nop",
+	[VS_OP_DEV_ADD] = "dev_add",
+	[VS_OP_DEV_DEL] = "dev_del",
+	[VS_OP_ATTACH] = "attach",
+	[VS_OP_DETACH] = "detach",
+	[VS_OP_SET_FEATURES] = "set_features",
+	[VS_OP_SET_STATUS] = "set_status",
+	[VS_OP_GET_STATUS] = "get_status",
+	[VS_OP_STOP] = "stop",
+	[VS_OP_SUSPEND] = "suspend",
+	[VS_OP_RESUME] = "resume",
+	[VS_OP_RESET] = "reset",
+	[VS_OP_QUIESCE] = "quiesce",
+	[VS_OP_GET_VQ_STATE] = "get_vq_state",
+	[VS_OP_SET_VQ_STATE] = "set_vq_state",
+	[VS_OP_SET_VQ_READY] = "set_vq_ready",
+	[VS_OP_GET_CONFIG] = "get_config",
+	[VS_OP_SET_CONFIG] = "set_config",
+	[VS_OP_STREAM_ADD] = "stream_add",
+	[VS_OP_STREAM_DEL] = "stream_del",
+	[VS_OP_GET_INFO] = "get_info",
+	[VS_OP_CALL] = "call",
+};
+
+const char *
+vs_op_name(unsigned int type)
+{
+	return type < VS_OP__MAX ? op_names[type] : "?";
+}
+
+uint64_t
+vs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+struct vs_ctl *
+vs_ctl_create(const struct vs_ctl_params *params)
+{
+	unsigned int ring_size = params->ring_size ? params->ring_size : 1024;
+	struct vs_ctl *ctl;
+	ssize_t sz;
+
+	if (params->nb_pollers == 0 || params->nb_pollers > VS_MAX_POLLERS ||
+	    !rte_is_power_of_2(ring_size)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (ctl == NULL)
+		return NULL;
+	ctl->efd = -1;
+	ctl->stop_timeout_ns = params->stop_timeout_ns ? params->stop_timeout_ns : 1000000000ull;
+	ctl->nb_pollers = params->nb_pollers;
+
+	/* Plain memory rather than memzones, so the engine also runs without the EAL. */
+	sz = rte_ring_get_memsize(ring_size);
+	if (sz < 0 || posix_memalign((void **)&ctl->ring, RTE_CACHE_LINE_SIZE, sz) != 0)
+		goto fail;
+	if (rte_ring_init(ctl->ring, "vs_ctl_ops", ring_size, RING_F_SC_DEQ) != 0)
+		goto fail;
+
+	sz = rte_rcu_qsbr_get_memsize(params->nb_pollers);
+	if (sz < 0 || posix_memalign((void **)&ctl->qsv, RTE_CACHE_LINE_SIZE, sz) != 0)
+		goto fail;
+	if (rte_rcu_qsbr_init(ctl->qsv, params->nb_pollers) != 0)
+		goto fail;
+
+	if (posix_memalign((void **)&ctl->pollers, RTE_CACHE_LINE_SIZE,
+			   sizeof(*ctl->pollers) * params->nb_pollers) != 0)
+		goto fail;
+	memset(ctl->pollers, 0, sizeof(*ctl->pollers) * params->nb_pollers);
+	for (unsigned int i = 0; i < params->nb_pollers; i++) {
+		struct vs_poller *p = &ctl->pollers[i];
+
+		p->qsv = ctl->qsv;
+		p->tid = i;
+		p->lcore_id = LCORE_ID_ANY;
+		rte_rcu_qsbr_thread_register(ctl->qsv, i);
+	}
+	if (vs_publish(ctl) < 0) /* every poller starts with an empty list, never NULL */
+		goto fail;
+
+	ctl->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctl->efd < 0)
+		goto fail;
+	return ctl;
+fail:
+	vs_ctl_free(ctl);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+vs_ctl_free(struct vs_ctl *ctl)
+{
+	struct vs_op *op;
+
+	if (ctl == NULL)
+		return;
+	if (ctl->ring != NULL)
+		while (rte_ring_dequeue(ctl->ring, (void **)&op) == 0)
+			vs_op_complete(op, -ESHUTDOWN);
+	if (ctl->pollers != NULL)
+		vs_publish_release(ctl);
+	if (ctl->efd >= 0)
+		close(ctl->efd);
+	free(ctl->pollers);
+	free(ctl->qsv);
+	free(ctl->ring);
+	free(ctl);
+}
+
+struct vs_poller *
+vs_ctl_poller(struct vs_ctl *ctl, unsigned int idx)
+{
+	return idx < ctl->nb_pollers ? &ctl->pollers[idx] : NULL;
+}
+
+struct vs_op *
+vs_op_alloc(unsigned int type, uint16_t dev)
+{
+	struct vs_op *op;
+
+	if (type >= VS_OP__MAX)
+		return NULL;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->type = type;
+	op->dev = dev;
+	op->efd_ = -1;
+	return op;
+}
+
+void
+vs_op_free(struct vs_op *op)
+{
+	if (op == NULL)
+		return;
+	if (op->efd_ >= 0)
+		close(op->efd_);
+	free(op);
+}
+
+/*
+ * Completion hand-off. The waiter and the control lcore race only through state_: the
+ * side that finds the other's final state frees the op (a waiter that timed out leaves
+ * it to the engine). The eventfd is written before state_ changes, so a waiter that sees
+ * DONE never closes an fd the engine is about to write.
+ */
+void
+vs_op_complete(struct vs_op *op, int result)
+{
+	uint32_t old;
+
+	op->result = result;
+	if (__atomic_load_n(&op->state_, __ATOMIC_ACQUIRE) == VS_OPS_ASYNC) {
+		vs_op_free(op);
+		return;
+	}
+	if (op->efd_ >= 0) {
+		uint64_t one = 1;
+
+		if (write(op->efd_, &one, sizeof(one)) < 0)
+			VS_LOG(ERR, "op %s: cannot wake waiter: %s", vs_op_name(op->type),
+			       strerror(errno));
+	}
+	old = __atomic_exchange_n(&op->state_, VS_OPS_DONE, __ATOMIC_ACQ_REL);
+	if (old == VS_OPS_ABANDONED)
+		vs_op_free(op);
+}
+
+void
+vs_op_list_push(struct vs_op_list *l, struct vs_op *op)
+{
+	op->next_ = l->head;
+	l->head = op;
+}
+
+void
+vs_op_list_complete(struct vs_op_list *l, int result)
+{
+	struct vs_op *op = l->head, *next;
+
+	l->head = NULL;
+	for (; op != NULL; op = next) {
+		next = op->next_;
+		vs_op_complete(op, result);
+	}
+}
+
+static void
+ctl_wake(struct vs_ctl *ctl)
+{
+	uint64_t one = 1;
+
+	if (write(ctl->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		VS_LOG(ERR, "cannot wake control lcore: %s", strerror(errno));
+}
+
+static int
+ctl_enqueue(struct vs_ctl *ctl, struct vs_op *op)
+{
+	if (rte_ring_mp_enqueue(ctl->ring, op) != 0)
+		return -ENOBUFS;
+	ctl_wake(ctl);
+	return 0;
+}
+
+int
+vs_ctl_post(struct vs_ctl *ctl, struct vs_op *op)
+{
+	int rc;
+
+	op->state_ = VS_OPS_ASYNC;
+	rc = ctl_enqueue(ctl, op);
+	if (rc < 0)
+		vs_op_free(op);
+	return rc;
+}
+
+int
+vs_ctl_call(struct vs_ctl *ctl, struct vs_op *op, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : vs_now_ns() + timeout_ms * 1000000ull;
+	uint32_t expected = VS_OPS_PENDING;
+	int rc;
+
+	if (op->efd_ < 0) {
+		op->efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (op->efd_ < 0)
+			return -errno;
+	}
+	op->state_ = VS_OPS_PENDING;
+	rc = ctl_enqueue(ctl, op);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		struct pollfd pfd = { .fd = op->efd_, .events = POLLIN };
+		uint64_t now = vs_now_ns();
+		int wait_ms = deadline == UINT64_MAX ? 1000 :
+			now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+
+		if (__atomic_load_n(&op->state_, __ATOMIC_ACQUIRE) == VS_OPS_DONE)
+			return op->result;
+		if (wait_ms == 0)
+			break;
+		if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
+			break;
+	}
+	if (__atomic_compare_exchange_n(&op->state_, &expected, VS_OPS_ABANDONED, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -ETIMEDOUT; /* the engine owns op now */
+	return op->result;         /* completed just in time */
+}
+
+static bool
+ctl_busy(const struct vs_ctl *ctl)
+{
+	if (ctl->epoch_waiters.head != NULL || ctl->nb_retired > 0)
+		return true;
+	for (unsigned int i = 0; i < VS_MAX_DEVS; i++)
+		if (ctl->devs[i].used && ctl->devs[i].phase != VS_PHASE_IDLE)
+			return true;
+	return false;
+}
+
+int
+vs_ctl_run_once(struct vs_ctl *ctl)
+{
+	struct vs_op *ops[32];
+	unsigned int n;
+	int done = 0;
+
+	while ((n = rte_ring_sc_dequeue_burst(ctl->ring, (void **)ops, RTE_DIM(ops), NULL)) > 0) {
+		for (unsigned int i = 0; i < n; i++) {
+			struct vs_op *op = ops[i];
+			int rc = op->type < VS_OP__MAX ? vs_op_table[op->type](ctl, op) : -EINVAL;
+
+			if (rc != VS_OP_PENDING)
+				vs_op_complete(op, rc);
+			done++;
+		}
+	}
+	for (uint16_t d = 0; d < VS_MAX_DEVS; d++)
+		if (ctl->devs[d].used && ctl->devs[d].phase != VS_PHASE_IDLE)
+			done += vs_dev_advance(ctl, d);
+	done += vs_epoch_advance(ctl);
+	return done;
+}
+
+int
+vs_ctl_main(void *arg)
+{
+	struct vs_ctl *ctl = arg;
+
+	while (!__atomic_load_n(&ctl->quit, __ATOMIC_ACQUIRE)) {
+		uint64_t cnt;
+
+		vs_ctl_run_once(ctl);
+		if (ctl_busy(ctl)) {
+			/* A stop is under way: give a polling lcore on this core its turn. */
+			sched_yield();
+			continue;
+		}
+		struct pollfd pfd = { .fd = ctl->efd, .events = POLLIN };
+		if (poll(&pfd, 1, 100) > 0 && read(ctl->efd, &cnt, sizeof(cnt)) < 0 &&
+		    errno != EAGAIN)
+			VS_LOG(ERR, "eventfd read: %s", strerror(errno));
+	}
+	return 0;
+}
+
+void
+vs_ctl_quit(struct vs_ctl *ctl)
+{
+	__atomic_store_n(&ctl->quit, 1, __ATOMIC_RELEASE);
+	ctl_wake(ctl);
+}
+
+uint8_t
+vs_ctl_status_shown(const struct vs_ctl *ctl, uint16_t dev)
+{
+	if (dev >= VS_MAX_DEVS)
+		return 0;
+	return __atomic_load_n(&ctl->devs[dev].shown, __ATOMIC_ACQUIRE);
+}
+
+unsigned int
+vs_ctl_nb_devs(const struct vs_ctl *ctl)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < VS_MAX_DEVS; i++)
+		n += __atomic_load_n(&ctl->devs[i].used, __ATOMIC_RELAXED);
+	return n;
+}
+
+void
+vs_dev_publish_status(struct vs_dev *d)
+{
+	__atomic_store_n(&d->shown, vs_status_show(&d->reg), __ATOMIC_RELEASE);
+}
+
+int
+vs_ctl_simple(struct vs_ctl *ctl, unsigned int type, uint16_t dev, int timeout_ms)
+{
+	struct vs_op *op = vs_op_alloc(type, dev);
+	int rc;
+
+	if (op == NULL)
+		return -EINVAL;
+	rc = vs_ctl_call(ctl, op, timeout_ms);
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
+}
+
+int
+vs_ctl_set_status(struct vs_ctl *ctl, uint16_t dev, uint8_t status, int timeout_ms)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_SET_STATUS, dev);
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->in.status = status;
+	rc = vs_ctl_call(ctl, op, timeout_ms);
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
+}
+
+int
+vs_ctl_get_status(struct vs_ctl *ctl, uint16_t dev, uint8_t *status, int timeout_ms)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_GET_STATUS, dev);
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc = vs_ctl_call(ctl, op, timeout_ms);
+	if (rc == 0)
+		*status = op->out.status;
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
+}
+
+int
+vs_ctl_dev_info(struct vs_ctl *ctl, uint16_t dev, struct vs_dev_info *info, int timeout_ms)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_GET_INFO, dev);
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc = vs_ctl_call(ctl, op, timeout_ms);
+	if (rc == 0)
+		*info = op->out.info;
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VS_CTL_PRIVATE_H
+#define VS_CTL_PRIVATE_H
+
+/* Engine internals shared by vs_ctl.c, vs_ctl_ops.c and vs_publish.c. Control lcore only. */
+
+#include <rte_log.h>
+#include <rte_ring.h>
+
+#include "vs_ctl.h"
+
+#define VS_MAX_STREAMS 1024
+#define VS_MAX_RETIRED 256
+
+#define VS_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vs_ctl_logtype, "vstop.ctl: " fmt "\n", ##__VA_ARGS__)
+
+/* Where a device's quiesce (stop, suspend, reset, V1 quiesce) or resume is. */
+enum vs_phase {
+	VS_PHASE_IDLE = 0,
+	VS_PHASE_QUIESCE_EPOCH, /* streams unpublished, waiting for every poller */
+	VS_PHASE_DRAIN,         /* epoch passed, backend drain() not yet done */
+	VS_PHASE_RESUME_EPOCH,  /* park streams unpublished before held frames go out */
+};
+
+/* Op completion states (vs_op.state_). */
+enum { VS_OPS_PENDING = 0, VS_OPS_DONE, VS_OPS_ABANDONED, VS_OPS_ASYNC };
+
+struct vs_op_list {
+	struct vs_op *head;
+};
+
+struct vs_dev {
+	bool used;
+	char name[VS_DEV_NAME_LEN];
+	const struct vs_backend_ops *ops;
+	void *priv;
+	uint16_t nb_vqs;
+	uint8_t vq_ready[VS_MAX_VQS];
+
+	struct vs_status_reg reg;
+	bool attached;
+	bool quiesce_req;      /* reset (V5) or V1 quiesce keeps streams off while "running" */
+	bool resuming;         /* between a resume request and streams live again */
+	uint8_t resume_base;   /* status base to store when the resume completes */
+
+	enum vs_phase phase;
+	uint64_t token;        /* epoch token the phase waits for */
+	uint64_t t0_ns;        /* request time of the stop under way */
+	uint64_t deadline_ns;
+	bool deadline_reported;
+	uint64_t iters0[VS_MAX_POLLERS];
+	struct vs_op_list quiesce_waiters; /* complete when the quiesce (and stop) is done */
+	struct vs_op_list resume_waiters;
+
+	struct vs_dev_config config;
+	struct vs_dev_config config_pending;
+	bool config_pending_set;
+
+	uint8_t shown;         /* published status: read lock-free by any thread */
+	struct vs_dev_info stats; /* counters part of the info */
+};
+
+struct vs_retired {
+	const struct vs_stream_list *list;
+	uint64_t token;
+};
+
+struct vs_ctl {
+	struct rte_ring *ring;
+	int efd;               /* wakes the control lcore */
+	volatile int quit;
+	uint64_t stop_timeout_ns;
+
+	struct rte_rcu_qsbr *qsv;
+	unsigned int nb_pollers;
+	struct vs_poller *pollers;
+
+	struct vs_dev devs[VS_MAX_DEVS];
+	struct vs_stream streams[VS_MAX_STREAMS];
+	bool stream_used[VS_MAX_STREAMS];
+
+	struct vs_retired retired[VS_MAX_RETIRED];
+	unsigned int nb_retired;
+	uint64_t last_token;   /* token started by the last publish that removed something */
+	struct vs_op_list epoch_waiters; /* ops that complete after their token (op->token_) */
+};
+
+uint64_t vs_now_ns(void);
+
+/* vs_ctl.c */
+void vs_op_complete(struct vs_op *op, int result);
+void vs_op_list_push(struct vs_op_list *l, struct vs_op *op);
+void vs_op_list_complete(struct vs_op_list *l, int result);
+void vs_dev_publish_status(struct vs_dev *d);
+
+/* vs_publish.c */
+bool vs_dev_live(const struct vs_ctl *ctl, uint16_t dev);
+int vs_publish(struct vs_ctl *ctl);
+void vs_publish_release(struct vs_ctl *ctl);
+bool vs_epoch_passed(struct vs_ctl *ctl, uint64_t token);
+void vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op);
+int vs_epoch_advance(struct vs_ctl *ctl);
+void vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev);
+uint64_t vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev);
+bool vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev);
+
+/* vs_ctl_ops.c */
+typedef int (*vs_op_handler)(struct vs_ctl *ctl, struct vs_op *op);
+/* A handler returns 0/-errno (op done) or VS_OP_PENDING (the engine completes it later). */
+#define VS_OP_PENDING 1
+extern const vs_op_handler vs_op_table[VS_OP__MAX];
+int vs_dev_advance(struct vs_ctl *ctl, uint16_t dev);
+
+#endif /* VS_CTL_PRIVATE_H */

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Publishing stream lists to polling lcores, and the epoch barrier (rte_rcu_qsbr).
+ *
+ * The control lcore recomputes every poller's list from device state, swaps in the lists
+ * that changed (release store), and retires the old ones: an old list, and any stream that
+ * is on it but not on the new one, may be in use until every online poller has reported a
+ * quiescent state after the swap. Waiting is never blocking: a token is started and
+ * checked on each control-loop pass, so the control lcore keeps serving other devices.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vs_ctl_private.h"
+
+static const struct vs_stream_list empty_list = { .n = 0 };
+
+bool
+vs_dev_live(const struct vs_ctl *ctl, uint16_t dev)
+{
+	const struct vs_dev *d = &ctl->devs[dev];
+
+	return d->used && d->attached && d->reg.state == VS_RUN_RUNNING && !d->quiesce_req &&
+	       !d->resuming;
+}
+
+static bool
+side_live(const struct vs_ctl *ctl, uint16_t dev, uint16_t vq)
+{
+	return dev == VS_DEV_NONE || (vs_dev_live(ctl, dev) && ctl->devs[dev].vq_ready[vq]);
+}
+
+/* Park streams hold frames for a stopped tx device; not while its resume flushes them. */
+static bool
+side_parkable(const struct vs_ctl *ctl, uint16_t dev)
+{
+	return dev != VS_DEV_NONE && !ctl->devs[dev].resuming;
+}
+
+static vs_stream_fn
+stream_fn_now(const struct vs_ctl *ctl, const struct vs_stream *s)
+{
+	if (!side_live(ctl, s->rx_dev, s->rx_vq))
+		return NULL;
+	if (side_live(ctl, s->tx_dev, s->tx_vq))
+		return s->fn;
+	if (s->park != NULL && side_parkable(ctl, s->tx_dev))
+		return s->park;
+	return NULL;
+}
+
+bool
+vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev)
+{
+	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++) {
+		const struct vs_stream *s = &ctl->streams[i];
+
+		if (ctl->stream_used[i] && s->tx_dev == dev && s->park != NULL)
+			return true;
+	}
+	return false;
+}
+
+static bool
+list_equal(const struct vs_stream_list *a, const struct vs_stream_list *b)
+{
+	return a->n == b->n && memcmp(a->s, b->s, sizeof(a->s[0]) * a->n) == 0;
+}
+
+static struct vs_stream_list *
+build_list(const struct vs_ctl *ctl, unsigned int poller)
+{
+	struct vs_stream_list *l;
+	unsigned int n = 0;
+
+	l = malloc(sizeof(*l) + sizeof(l->s[0]) * VS_MAX_STREAMS);
+	if (l == NULL)
+		return NULL;
+	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++) {
+		const struct vs_stream *s = &ctl->streams[i];
+		vs_stream_fn fn;
+
+		if (!ctl->stream_used[i] || s->poller != poller)
+			continue;
+		fn = stream_fn_now(ctl, s);
+		if (fn == NULL)
+			continue;
+		l->s[n].fn = fn;
+		l->s[n].arg = s->arg;
+		n++;
+	}
+	l->n = n;
+	return l;
+}
+
+static void
+retire(struct vs_ctl *ctl, const struct vs_stream_list *old)
+{
+	if (old == NULL || old == &empty_list)
+		return;
+	if (ctl->nb_retired == VS_MAX_RETIRED) {
+		/* Never expected (lists retire within a few loop iterations): wait it out. */
+		rte_rcu_qsbr_synchronize(ctl->qsv, RTE_QSBR_THRID_INVALID);
+		for (unsigned int i = 0; i < ctl->nb_retired; i++)
+			free((void *)ctl->retired[i].list);
+		ctl->nb_retired = 0;
+	}
+	ctl->retired[ctl->nb_retired].list = old;
+	ctl->retired[ctl->nb_retired].token = 0; /* set by vs_publish() */
+	ctl->nb_retired++;
+}
+
+int
+vs_publish(struct vs_ctl *ctl)
+{
+	unsigned int first_retired = ctl->nb_retired;
+	int swapped = 0;
+
+	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
+		struct vs_poller *pl = &ctl->pollers[p];
+		const struct vs_stream_list *cur = pl->list;
+		struct vs_stream_list *l = build_list(ctl, p);
+
+		if (l == NULL)
+			return -ENOMEM;
+		if (cur != NULL && list_equal(cur, l)) {
+			free(l);
+			continue;
+		}
+		if (l->n == 0) {
+			free(l);
+			l = (struct vs_stream_list *)(uintptr_t)&empty_list;
+		}
+		__atomic_store_n(&pl->list, l, __ATOMIC_RELEASE);
+		retire(ctl, cur);
+		swapped++;
+	}
+	if (swapped > 0) {
+		/* One token covers every list swapped in this pass. */
+		ctl->last_token = rte_rcu_qsbr_start(ctl->qsv);
+		for (unsigned int i = first_retired; i < ctl->nb_retired; i++)
+			ctl->retired[i].token = ctl->last_token;
+	}
+	return swapped;
+}
+
+void
+vs_publish_release(struct vs_ctl *ctl)
+{
+	for (unsigned int i = 0; i < ctl->nb_retired; i++)
+		free((void *)ctl->retired[i].list);
+	ctl->nb_retired = 0;
+	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
+		if (ctl->pollers[p].list != &empty_list)
+			free((void *)ctl->pollers[p].list);
+		ctl->pollers[p].list = NULL;
+	}
+}
+
+bool
+vs_epoch_passed(struct vs_ctl *ctl, uint64_t token)
+{
+	return token == 0 || rte_rcu_qsbr_check(ctl->qsv, token, false) == 1;
+}
+
+void
+vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op)
+{
+	op->token_ = ctl->last_token;
+	vs_op_list_push(&ctl->epoch_waiters, op);
+}
+
+/* Free retired lists and complete epoch waiters whose token has passed. */
+int
+vs_epoch_advance(struct vs_ctl *ctl)
+{
+	struct vs_op **pp = &ctl->epoch_waiters.head;
+	unsigned int kept = 0;
+	int done = 0;
+
+	for (unsigned int i = 0; i < ctl->nb_retired; i++) {
+		if (vs_epoch_passed(ctl, ctl->retired[i].token)) {
+			free((void *)ctl->retired[i].list);
+			done++;
+		} else {
+			ctl->retired[kept++] = ctl->retired[i];
+		}
+	}
+	ctl->nb_retired = kept;
+
+	while (*pp != NULL) {
+		struct vs_op *op = *pp;
+
+		if (vs_epoch_passed(ctl, op->token_)) {
+			*pp = op->next_;
+			vs_op_complete(op, 0);
+			done++;
+		} else {
+			pp = &op->next_;
+		}
+	}
+	return done;
+}
+
+static bool
+poller_runs_dev(const struct vs_ctl *ctl, unsigned int p, uint16_t dev)
+{
+	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++) {
+		const struct vs_stream *s = &ctl->streams[i];
+
+		if (ctl->stream_used[i] && s->poller == p && (s->rx_dev == dev || s->tx_dev == dev))
+			return true;
+	}
+	return false;
+}
+
+void
+vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev)
+{
+	struct vs_dev *d = &ctl->devs[dev];
+
+	for (unsigned int p = 0; p < ctl->nb_pollers; p++)
+		d->iters0[p] = poller_runs_dev(ctl, p, dev) ?
+			__atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED) : UINT64_MAX;
+}
+
+uint64_t
+vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev)
+{
+	struct vs_dev *d = &ctl->devs[dev];
+	uint64_t max = 0;
+
+	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
+		uint64_t now, delta;
+
+		if (d->iters0[p] == UINT64_MAX)
+			continue;
+		now = __atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED);
+		delta = now - d->iters0[p];
+		if (delta > max)
+			max = delta;
+	}
+	return max;
+}
