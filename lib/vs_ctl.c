@@ -245,28 +245,36 @@ vs_ctl_post(struct vs_ctl *ctl, struct vs_op *op)
 }
 
 int
-vs_ctl_call(struct vs_ctl *ctl, struct vs_op *op, int timeout_ms)
+vs_ctl_submit(struct vs_ctl *ctl, struct vs_op *op)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : vs_now_ns() + timeout_ms * 1000000ull;
-	uint32_t expected = VS_OPS_PENDING;
-	int rc;
-
 	if (op->efd_ < 0) {
 		op->efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (op->efd_ < 0)
 			return -errno;
 	}
 	op->state_ = VS_OPS_PENDING;
-	rc = ctl_enqueue(ctl, op);
-	if (rc < 0)
-		return rc;
+	return ctl_enqueue(ctl, op);
+}
+
+bool
+vs_op_done(const struct vs_op *op)
+{
+	return __atomic_load_n(&op->state_, __ATOMIC_ACQUIRE) == VS_OPS_DONE;
+}
+
+int
+vs_ctl_wait(struct vs_op *op, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : vs_now_ns() + timeout_ms * 1000000ull;
+	uint32_t expected = VS_OPS_PENDING;
+
 	for (;;) {
 		struct pollfd pfd = { .fd = op->efd_, .events = POLLIN };
 		uint64_t now = vs_now_ns();
 		int wait_ms = deadline == UINT64_MAX ? 1000 :
 			now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
 
-		if (__atomic_load_n(&op->state_, __ATOMIC_ACQUIRE) == VS_OPS_DONE)
+		if (vs_op_done(op))
 			return op->result;
 		if (wait_ms == 0)
 			break;
@@ -277,6 +285,16 @@ vs_ctl_call(struct vs_ctl *ctl, struct vs_op *op, int timeout_ms)
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -ETIMEDOUT; /* the engine owns op now */
 	return op->result;         /* completed just in time */
+}
+
+int
+vs_ctl_call(struct vs_ctl *ctl, struct vs_op *op, int timeout_ms)
+{
+	int rc = vs_ctl_submit(ctl, op);
+
+	if (rc < 0)
+		return rc;
+	return vs_ctl_wait(op, timeout_ms);
 }
 
 static bool

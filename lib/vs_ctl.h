@@ -230,6 +230,23 @@ int vs_ctl_post(struct vs_ctl *ctl, struct vs_op *op);
  */
 int vs_ctl_call(struct vs_ctl *ctl, struct vs_op *op, int timeout_ms);
 
+/**
+ * Post @p op without waiting; the caller keeps it and must later vs_ctl_wait() for it
+ * (or poll vs_op_done()). Any thread (the control lcore itself only in tests that drive
+ * vs_ctl_run_once() by hand). @return 0 or -ENOBUFS / -errno.
+ */
+int vs_ctl_submit(struct vs_ctl *ctl, struct vs_op *op);
+
+/** True once a submitted op has completed (op->result and out are valid). Any thread. */
+bool vs_op_done(const struct vs_op *op);
+
+/**
+ * Wait for a submitted op, as vs_ctl_call() does, with the same ownership rules: if it
+ * is not done when @p timeout_ms runs out (0 included) the engine takes it over. To check
+ * without giving it up, use vs_op_done(). Any thread except the control lcore.
+ */
+int vs_ctl_wait(struct vs_op *op, int timeout_ms);
+
 /** Free an op the caller owns. */
 void vs_op_free(struct vs_op *op);
 

@@ -4,6 +4,8 @@
 
 /* Engine internals shared by vs_ctl.c, vs_ctl_ops.c and vs_publish.c. Control lcore only. */
 
+#include <limits.h>
+
 #include <rte_log.h>
 #include <rte_ring.h>
 
@@ -108,7 +110,7 @@ bool vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev);
 /* vs_ctl_ops.c */
 typedef int (*vs_op_handler)(struct vs_ctl *ctl, struct vs_op *op);
 /* A handler returns 0/-errno (op done) or VS_OP_PENDING (the engine completes it later). */
-#define VS_OP_PENDING 1
+#define VS_OP_PENDING INT_MAX /* never a valid result: results are ids >= 0 or -errno */
 extern const vs_op_handler vs_op_table[VS_OP__MAX];
 int vs_dev_advance(struct vs_ctl *ctl, uint16_t dev);
 

@@ -166,7 +166,7 @@ static const char *const tag_names[] = {
 	[VS_DEVSTATE_TAG_COUNTERS] = "counters",
 };
 
-/* Payload length of vq @i's HELD section, 0 if it holds nothing; -1 if out of range. */
+/* Payload length of @vq's HELD section, 0 if it holds nothing; -1 if out of range. */
 static int64_t
 held_section_len(const struct vs_devstate_vq *vq)
 {
