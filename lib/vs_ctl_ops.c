@@ -112,7 +112,8 @@ dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 		vs_status_stop_done(&d->reg); /* R6: only now does a read show the bit */
 		d->stats.stops++;
 		d->stats.last_stop_ns = ns;
-		d->stats.last_stop_iters = vs_dev_iters_since(ctl, id);
+		vs_dev_iters_since(ctl, id, &d->stats.last_stop_iters,
+				   &d->stats.last_stop_iters_max);
 		d->stats.stop_hist[hist_bucket(ns)]++;
 		if (d->ops->stopped != NULL)
 			d->ops->stopped(d->priv);

@@ -104,7 +104,8 @@ bool vs_epoch_passed(struct vs_ctl *ctl, uint64_t token);
 void vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op);
 int vs_epoch_advance(struct vs_ctl *ctl);
 void vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev);
-uint64_t vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev);
+void vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest,
+			uint64_t *fastest);
 bool vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev);
 
 /* vs_ctl_ops.c */

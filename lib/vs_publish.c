@@ -225,11 +225,11 @@ vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev)
 			__atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED) : UINT64_MAX;
 }
 
-uint64_t
-vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev)
+void
+vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest, uint64_t *fastest)
 {
 	struct vs_dev *d = &ctl->devs[dev];
-	uint64_t max = 0;
+	uint64_t min = UINT64_MAX, max = 0;
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
 		uint64_t now, delta;
@@ -238,8 +238,9 @@ vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev)
 			continue;
 		now = __atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED);
 		delta = now - d->iters0[p];
-		if (delta > max)
-			max = delta;
+		min = delta < min ? delta : min;
+		max = delta > max ? delta : max;
 	}
-	return max;
+	*slowest = min == UINT64_MAX ? 0 : min;
+	*fastest = max;
 }
