@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libcriterion-dev python3
-      procps iproute2)
+      procps iproute2 clang libclang-rt-14-dev)
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(gnuplot-nox)
 fi

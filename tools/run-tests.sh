@@ -1,27 +1,51 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, run every test, print one summary line.
+# Two configurations: the normal build (every suite), then an ASan+UBSan build (the suites in
+# $VSTOP_ASAN_SUITES; VSTOP_ASAN=0 skips it).
 # Usage: tools/run-tests.sh [meson test args...]   (e.g. --suite unit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
-builddir=${VSTOP_BUILDDIR:-build}
-if [ ! -f "$builddir/build.ninja" ]; then
-	meson setup "$builddir" >/dev/null
-fi
-ninja -C "$builddir" >/dev/null
+
+setup_build() { # dir [meson options...]
+	local dir=$1; shift
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
+	ninja -C "$dir" >/dev/null
+}
 
 rc=0
-meson test -C "$builddir" --print-errorlogs "$@" || rc=$?
+logs=()
+builddir=${VSTOP_BUILDDIR:-build}
+setup_build "$builddir"
+echo "== tests: $builddir"
+meson test -C "$builddir" --print-errorlogs "$@" || rc=1
+logs+=("$builddir/meson-logs/testlog.json")
+
+if [ "${VSTOP_ASAN:-1}" = 1 ] && [ $# -eq 0 ]; then
+	setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	suites=()
+	for s in ${VSTOP_ASAN_SUITES:-unit app}; do suites+=(--suite "$s"); done
+	echo "== tests under ASan+UBSan: build-asan (${VSTOP_ASAN_SUITES:-unit app})"
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		meson test -C build-asan --print-errorlogs "${suites[@]}" || rc=1
+	logs+=(build-asan/meson-logs/testlog.json)
+fi
 
 # One closing line a person (and CI) can read: "N passed, N failed, N skipped".
-python3 - "$builddir/meson-logs/testlog.json" <<'PY'
+python3 - "${logs[@]}" <<'PY'
 import json, sys
-counts = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "EXPECTEDFAIL": 0, "UNEXPECTEDPASS": 0, "ERROR": 0}
-for line in open(sys.argv[1]):
-    r = json.loads(line).get("result", "ERROR")
-    counts[r] = counts.get(r, 0) + 1
-failed = counts["FAIL"] + counts["TIMEOUT"] + counts["UNEXPECTEDPASS"] + counts["ERROR"]
-print(f"tests: {counts['OK'] + counts['EXPECTEDFAIL']} passed, {failed} failed, {counts['SKIP']} skipped")
+ok = fail = skip = 0
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line).get("result", "ERROR")
+        if r in ("OK", "EXPECTEDFAIL"):
+            ok += 1
+        elif r == "SKIP":
+            skip += 1
+        else:
+            fail += 1
+print(f"tests: {ok} passed, {fail} failed, {skip} skipped")
 PY
 exit $rc
