@@ -39,6 +39,12 @@ sources_of() {
 rc=0
 for h in "${harnesses[@]}"; do
 	srcs=$(sources_of "$h") || { echo "fuzz: unknown harness $h"; rc=1; continue; }
+	missing=""
+	for f in $srcs; do [ -f "$f" ] || missing="$missing $f"; done
+	if [ -n "$missing" ]; then
+		echo "fuzz: $h skipped: not in this tree:$missing"
+		continue
+	fi
 	# shellcheck disable=SC2086
 	clang "${cflags[@]}" $srcs "${libs[@]}" -o "$out/fuzz_$h"
 	mkdir -p "$out/corpus/$h"
