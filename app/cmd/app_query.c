@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Accessors over struct app for the console, the control socket and telemetry, and
+ * testpmd-like forwarding control (start / stop / set fwd) through the stop engine.
+ *
+ * Forwarding control: the engine owns which streams run. "stop" deletes every stream
+ * from the engine (VS_OP_STREAM_DEL completes after the epoch: no lcore runs it any
+ * more); "start" adds them again. The struct fwd_stream objects stay in app.streams, so
+ * counters stay monotonic; a mode with another topology (io/macswap pairs ports,
+ * loopback sends a port to itself, rxonly/txonly are one-sided) gets new streams,
+ * appended to app.streams, the old ones kept (inactive) for their counters.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+
+#include "app_query.h"
+#include "fwd.h"
+#include "vhost_dev.h"
+
+#define NO_PORT UINT16_MAX
+#define DEL_BATCH 64
+
+static inline uint64_t
+rd(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+unsigned int
+aq_nb_ports(void)
+{
+	return app.nb_ports;
+}
+
+const struct app_port *
+aq_port(uint16_t id)
+{
+	return id < app.nb_ports ? &app.ports[id] : NULL;
+}
+
+bool
+aq_port_is_vhost(uint16_t id)
+{
+	return id < app.nb_ports && app.ports[id].kind == PORT_VHOST;
+}
+
+int
+aq_op_timeout_ms(void)
+{
+	return (int)app.opts.stop_timeout_ms + 2000;
+}
+
+/* ---- counters ---- */
+
+static struct aq_queue_stats base_q[VSTOP_MAX_PORTS][OPT_MAX_QUEUES];
+static struct port_counters base_p[VSTOP_MAX_PORTS];
+
+static void
+queue_raw(uint16_t port, uint16_t q, struct aq_queue_stats *s)
+{
+	const struct app_port *p = &app.ports[port];
+	unsigned int n = __atomic_load_n(&app.nb_streams, __ATOMIC_ACQUIRE);
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned int i = 0; i < n; i++) {
+		const struct fwd_stream *st = app.streams[i];
+
+		if (st->rx_port == port && st->rx_q == q)
+			s->rx += rd(&st->c.rx);
+		if (st->tx_port == port && st->tx_q == q) {
+			s->tx += rd(&st->c.tx);
+			s->drop += rd(&st->c.drop);
+			s->held += rd(&st->c.held);
+			s->held_drop += rd(&st->c.held_drop);
+		}
+	}
+	if (p->kind == PORT_VHOST && q < p->vh->nb_qp) {
+		const struct vhost_port *vp = p->vh;
+
+		s->delivered = rd(&vp->hs[q].delivered);
+		s->held_dropped = rd(&vp->hs[q].dropped);
+		s->loaded = rd(&vp->hs[q].loaded);
+		if (vp->hold[q] != NULL)
+			s->held_now += rte_ring_count(vp->hold[q]);
+		if (vp->loaded[q] != NULL)
+			s->held_now += rte_ring_count(vp->loaded[q]);
+	}
+}
+
+#define SUB(f) (s->f = s->f >= b->f ? s->f - b->f : 0)
+
+int
+aq_queue_stats(uint16_t port, uint16_t q, bool cleared, struct aq_queue_stats *s)
+{
+	const struct aq_queue_stats *b;
+
+	if (port >= app.nb_ports || q >= app.ports[port].nb_queues || q >= OPT_MAX_QUEUES)
+		return -EINVAL;
+	queue_raw(port, q, s);
+	if (!cleared)
+		return 0;
+	b = &base_q[port][q];
+	SUB(rx);
+	SUB(tx);
+	SUB(drop);
+	SUB(held);
+	SUB(held_drop);
+	SUB(delivered);
+	SUB(held_dropped);
+	SUB(loaded);
+	return 0;
+}
+
+int
+aq_port_stats(uint16_t port, bool cleared, struct port_counters *s)
+{
+	const struct port_counters *b;
+
+	if (port >= app.nb_ports)
+		return -EINVAL;
+	port_counters_get(&app.ports[port], s);
+	if (!cleared)
+		return 0;
+	b = &base_p[port];
+	SUB(rx);
+	SUB(tx);
+	SUB(drop);
+	SUB(held);
+	SUB(held_drop);
+	return 0;
+}
+
+#undef SUB
+
+uint64_t
+aq_frames_held(uint16_t port)
+{
+	const struct app_port *p = aq_port(port);
+	uint64_t n = 0;
+
+	if (p == NULL || p->kind != PORT_VHOST)
+		return 0;
+	for (uint16_t q = 0; q < p->vh->nb_qp; q++) {
+		if (p->vh->hold[q] != NULL)
+			n += rte_ring_count(p->vh->hold[q]);
+		if (p->vh->loaded[q] != NULL)
+			n += rte_ring_count(p->vh->loaded[q]);
+	}
+	return n;
+}
+
+void
+aq_clear_stats(uint16_t port)
+{
+	const struct app_port *p = aq_port(port);
+
+	if (p == NULL)
+		return;
+	if (p->kind == PORT_ETHDEV) {
+		rte_eth_stats_reset(p->eth_id);
+		rte_eth_xstats_reset(p->eth_id);
+	}
+	port_counters_get(p, &base_p[port]);
+	for (uint16_t q = 0; q < p->nb_queues && q < OPT_MAX_QUEUES; q++)
+		queue_raw(port, q, &base_q[port][q]);
+}
+
+/* ---- lcores and streams ---- */
+
+/* Which streams the engine runs now (forwarding started); see the file comment. */
+static bool active[VSTOP_MAX_STREAMS];
+static bool started;
+static enum fwd_mode cur_mode;
+/* The newest set of streams: app.streams[set_lo, set_hi), built for topology set_topo. */
+static unsigned int set_lo, set_hi;
+static int set_topo;
+static pthread_once_t fwd_once = PTHREAD_ONCE_INIT;
+
+enum topo { TOPO_PAIRS, TOPO_SELF, TOPO_RX, TOPO_TX };
+
+static int
+topo_of(enum fwd_mode m)
+{
+	switch (m) {
+	case FWD_IO:
+	case FWD_MACSWAP:
+		return TOPO_PAIRS;
+	case FWD_LOOPBACK:
+		return TOPO_SELF;
+	case FWD_RXONLY:
+		return TOPO_RX;
+	default:
+		return TOPO_TX;
+	}
+}
+
+static vs_stream_fn
+fn_of(enum fwd_mode m)
+{
+	switch (m) {
+	case FWD_MACSWAP:
+		return fwd_macswap;
+	case FWD_RXONLY:
+		return fwd_rxonly;
+	case FWD_TXONLY:
+		return fwd_txonly;
+	default:
+		return fwd_io;
+	}
+}
+
+/* At the first command: what main() set up runs, in the mode of the command line. */
+static void
+fwd_init(void)
+{
+	cur_mode = app.opts.fwd;
+	set_lo = 0;
+	set_hi = app.nb_streams;
+	set_topo = topo_of(cur_mode);
+	for (unsigned int i = set_lo; i < set_hi; i++)
+		active[i] = true;
+	started = true;
+}
+
+unsigned int
+aq_nb_lcores(void)
+{
+	return app.nb_pollers;
+}
+
+int
+aq_lcore(unsigned int i, struct aq_lcore *l)
+{
+	const struct lcore_ctx *lc;
+
+	if (i >= app.nb_pollers)
+		return -EINVAL;
+	pthread_once(&fwd_once, fwd_init);
+	lc = &app.lcores[i];
+	l->lcore_id = lc->lcore_id;
+	l->poller = lc->idx;
+	l->iterations = lc->poller != NULL ? rd(&lc->poller->iterations) : 0;
+	l->moved = rd(&lc->moved);
+	l->nb_streams = 0;
+	for (unsigned int s = 0; s < app.nb_streams; s++)
+		if (active[s] && app.streams[s]->lc == lc)
+			l->nb_streams++;
+	return 0;
+}
+
+unsigned int
+aq_nb_active_streams(void)
+{
+	unsigned int n = 0;
+
+	pthread_once(&fwd_once, fwd_init);
+	for (unsigned int s = 0; s < app.nb_streams; s++)
+		n += active[s];
+	return n;
+}
+
+int
+aq_active_stream(unsigned int i, struct aq_stream *out)
+{
+	pthread_once(&fwd_once, fwd_init);
+	for (unsigned int s = 0; s < app.nb_streams; s++) {
+		const struct fwd_stream *st = app.streams[s];
+
+		if (!active[s] || i-- != 0)
+			continue;
+		out->lcore_id = st->lc->lcore_id;
+		out->rx_port = st->rx_port == NO_PORT ? -1 : st->rx_port;
+		out->rx_q = st->rx_port == NO_PORT ? -1 : st->rx_q;
+		out->tx_port = st->tx_port == NO_PORT ? -1 : st->tx_port;
+		out->tx_q = st->tx_port == NO_PORT ? -1 : st->tx_q;
+		out->parks = st->hold != NULL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* ---- forwarding control ---- */
+
+bool
+aq_fwd_started(void)
+{
+	pthread_once(&fwd_once, fwd_init);
+	return started;
+}
+
+enum fwd_mode
+aq_fwd_mode(void)
+{
+	pthread_once(&fwd_once, fwd_init);
+	return cur_mode;
+}
+
+int
+aq_fwd_mode_parse(const char *name)
+{
+	for (int m = FWD_IO; m <= FWD_TXONLY; m++)
+		if (strcmp(name, fwd_mode_name((enum fwd_mode)m)) == 0)
+			return m;
+	return -1;
+}
+
+/* Register stream @p s with the engine, as fwd_setup.c does at start-up. */
+static int
+stream_register(struct fwd_stream *s, enum fwd_mode m)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_STREAM_ADD, 0);
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->in.stream.fn = fn_of(m);
+	op->in.stream.arg = s;
+	op->in.stream.poller = (uint16_t)s->lc->idx;
+	op->in.stream.rx_dev = s->rx_port != NO_PORT ? app.ports[s->rx_port].dev : VS_DEV_NONE;
+	op->in.stream.rx_vq = s->rx_port != NO_PORT ? s->rx.queue : 0;
+	op->in.stream.tx_dev = s->tx_port != NO_PORT ? app.ports[s->tx_port].dev : VS_DEV_NONE;
+	op->in.stream.tx_vq = s->tx_port != NO_PORT ? s->tx.queue : 0;
+	op->in.stream.park = s->hold != NULL ? fwd_park : NULL;
+	rc = vs_ctl_call(app.ctl, op, aq_op_timeout_ms());
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc < 0 ? rc : 0;
+}
+
+/* Delete every stream the engine has: afterwards (epoch passed) no lcore runs any. */
+static int
+streams_unregister_all(void)
+{
+	struct vs_op *ops[DEL_BATCH];
+	int rc = 0;
+
+	for (unsigned int base = 0; base < VSTOP_MAX_STREAMS; base += DEL_BATCH) {
+		unsigned int n = 0;
+
+		for (unsigned int i = 0; i < DEL_BATCH; i++) {
+			struct vs_op *op = vs_op_alloc(VS_OP_STREAM_DEL, 0);
+
+			if (op == NULL)
+				break;
+			op->in.stream_id = base + i;
+			if (vs_ctl_submit(app.ctl, op) < 0) {
+				vs_op_free(op);
+				break;
+			}
+			ops[n++] = op;
+		}
+		for (unsigned int i = 0; i < n; i++) {
+			int r = vs_ctl_wait(ops[i], aq_op_timeout_ms());
+
+			if (r == -ETIMEDOUT) {
+				rc = r;
+				continue;
+			}
+			vs_op_free(ops[i]);
+		}
+		if (n < DEL_BATCH)
+			return -ENOMEM;
+	}
+	return rc;
+}
+
+static unsigned int rr_next;
+
+static unsigned int
+assign_poller(uint16_t port, uint16_t q)
+{
+	for (unsigned int i = 0; i < app.opts.nb_lmap; i++) {
+		const struct opt_lcore_map *m = &app.opts.lmap[i];
+
+		if (m->port == port && m->queue == q)
+			for (unsigned int p = 0; p < app.nb_pollers; p++)
+				if (app.lcores[p].lcore_id == m->lcore)
+					return p;
+	}
+	return rr_next++ % app.nb_pollers;
+}
+
+static void
+end_init(struct fwd_end *e, const struct app_port *p, uint16_t q, bool rx)
+{
+	e->kind = p->kind;
+	if (p->kind == PORT_VHOST) {
+		e->queue = rx ? 2 * q + 1 : 2 * q;
+		e->vid = &p->vh->vid;
+	} else {
+		e->eth_id = p->eth_id;
+		e->queue = q;
+	}
+}
+
+/* A new struct fwd_stream (not registered), appended to app.streams. */
+static int
+stream_new(const struct app_port *rxp, const struct app_port *txp, uint16_t q)
+{
+	struct fwd_stream *s;
+
+	if (app.nb_streams == VSTOP_MAX_STREAMS)
+		return -ENOSPC;
+	s = rte_zmalloc("fwd_stream", sizeof(*s), RTE_CACHE_LINE_SIZE);
+	if (s == NULL)
+		return -ENOMEM;
+	s->pool = app.pool;
+	s->burst = (uint16_t)app.opts.burst;
+	s->lc = &app.lcores[assign_poller(rxp != NULL ? rxp->id : txp->id, q)];
+	s->rx_port = rxp != NULL ? rxp->id : NO_PORT;
+	s->tx_port = txp != NULL ? txp->id : NO_PORT;
+	s->rx_q = q;
+	s->tx_q = q;
+	if (rxp != NULL)
+		end_init(&s->rx, rxp, q, true);
+	if (txp != NULL)
+		end_init(&s->tx, txp, q, false);
+	if (rxp != NULL && txp != NULL && txp != rxp && txp->kind == PORT_VHOST)
+		s->hold = txp->vh->hold[q];
+	app.streams[app.nb_streams] = s;
+	/* readers (statistics) walk app.streams up to nb_streams */
+	__atomic_store_n(&app.nb_streams, app.nb_streams + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int
+pair_new(const struct app_port *a, const struct app_port *b)
+{
+	uint16_t nq = RTE_MIN(a->nb_queues, b->nb_queues);
+	int rc = 0;
+
+	for (uint16_t q = 0; q < nq && rc == 0; q++) {
+		rc = stream_new(a, b, q);
+		if (rc == 0 && a != b)
+			rc = stream_new(b, a, q);
+	}
+	return rc;
+}
+
+/* Streams for the topology of @p m, as fwd_setup.c lays them out. */
+static int
+set_build(enum fwd_mode m)
+{
+	unsigned int lo = app.nb_streams, i;
+	int rc = 0;
+
+	switch (topo_of(m)) {
+	case TOPO_PAIRS:
+		for (i = 0; i < app.nb_ports && rc == 0; i += 2)
+			rc = pair_new(&app.ports[i], &app.ports[i + 1 < app.nb_ports ? i + 1 : i]);
+		break;
+	case TOPO_SELF:
+		for (i = 0; i < app.nb_ports && rc == 0; i++)
+			rc = pair_new(&app.ports[i], &app.ports[i]);
+		break;
+	case TOPO_RX:
+	case TOPO_TX:
+		for (i = 0; i < app.nb_ports && rc == 0; i++)
+			for (uint16_t q = 0; q < app.ports[i].nb_queues && rc == 0; q++)
+				rc = topo_of(m) == TOPO_RX ?
+					stream_new(&app.ports[i], NULL, q) :
+					stream_new(NULL, &app.ports[i], q);
+		break;
+	}
+	if (rc < 0)
+		return rc; /* streams made so far stay unused in app.streams */
+	set_lo = lo;
+	set_hi = app.nb_streams;
+	set_topo = topo_of(m);
+	return 0;
+}
+
+int
+aq_fwd_start(char *err, size_t errlen)
+{
+	int rc;
+
+	pthread_once(&fwd_once, fwd_init);
+	if (started) {
+		snprintf(err, errlen, "forwarding already started (%s)", fwd_mode_name(cur_mode));
+		return -EALREADY;
+	}
+	if (set_topo != topo_of(cur_mode) || set_hi == set_lo) {
+		rc = set_build(cur_mode);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot create streams for %s: %s",
+				 fwd_mode_name(cur_mode), strerror(-rc));
+			return rc;
+		}
+	}
+	for (unsigned int i = set_lo; i < set_hi; i++) {
+		rc = stream_register(app.streams[i], cur_mode);
+		if (rc < 0) {
+			snprintf(err, errlen, "engine refused stream %u: %s", i, strerror(-rc));
+			streams_unregister_all();
+			memset(active, 0, sizeof(active));
+			return rc;
+		}
+		active[i] = true;
+	}
+	started = true;
+	APP_LOG(INFO, "%s forwarding started: %u streams", fwd_mode_name(cur_mode),
+		set_hi - set_lo);
+	return 0;
+}
+
+int
+aq_fwd_stop(char *err, size_t errlen)
+{
+	int rc;
+
+	pthread_once(&fwd_once, fwd_init);
+	if (!started) {
+		snprintf(err, errlen, "forwarding not started");
+		return -EALREADY;
+	}
+	rc = streams_unregister_all();
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot remove streams: %s", strerror(-rc));
+		return rc;
+	}
+	memset(active, 0, sizeof(active));
+	started = false;
+	APP_LOG(INFO, "forwarding stopped");
+	return 0;
+}
+
+int
+aq_fwd_set_mode(enum fwd_mode m, char *err, size_t errlen)
+{
+	bool was = aq_fwd_started();
+	int rc;
+
+	if (was) {
+		rc = aq_fwd_stop(err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	cur_mode = m;
+	app.opts.fwd = m;
+	return was ? aq_fwd_start(err, errlen) : 0;
+}

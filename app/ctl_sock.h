@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VSTOP_CTL_SOCK_H
+#define VSTOP_CTL_SOCK_H
+
+/*
+ * The control socket ("--ctl PATH"): a unix stream socket, created owner-only (0600),
+ * for scripts and tests. A client sends the console's commands one per line; each gets
+ * exactly one line back, a JSON object: {"ok":true,...} or {"ok":false,"error":"..."}.
+ * Blank lines and lines starting with '#' get no answer. Several clients may connect;
+ * commands run one at a time.
+ */
+
+/* Create the socket and start its thread. @return 0 (nothing to do if @p path is NULL
+ * or empty) or -errno after logging why. */
+int ctl_sock_start(const char *path);
+/* Close every connection, remove the socket file, join the thread. */
+void ctl_sock_stop(void);
+
+#endif /* VSTOP_CTL_SOCK_H */

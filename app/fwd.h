@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VSTOP_FWD_H
+#define VSTOP_FWD_H
+
+/*
+ * The fast path: one stream = one rx queue of one port forwarded to one tx queue of one
+ * port. The stop engine decides which streams a polling lcore runs (vs_poller.h); a
+ * stream function never asks whether anything is stopped.
+ */
+
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "vstop.h"
+
+/* One side of a stream: an ethdev queue or a vhost-user virtqueue. */
+struct fwd_end {
+	uint8_t kind;            /* enum port_kind */
+	uint16_t eth_id;         /* PORT_ETHDEV */
+	uint16_t queue;          /* ethdev queue, or vhost vq index (2q+1 rx, 2q tx) */
+	const int *vid;          /* PORT_VHOST: the port's current connection */
+};
+
+/* Counters of one stream; written only by the lcore that runs it. */
+struct fwd_counters {
+	uint64_t rx;             /* frames received */
+	uint64_t tx;             /* frames sent */
+	uint64_t drop;           /* frames the tx queue did not take */
+	uint64_t held;           /* frames held for a stopped tx device (park) */
+	uint64_t held_drop;      /* frames dropped because the hold buffer was full */
+};
+
+struct fwd_stream {
+	struct fwd_end rx, tx;
+	struct rte_mempool *pool;
+	struct rte_ring *hold;   /* frames for the tx vhost queue while it is stopped */
+	struct lcore_ctx *lc;    /* owner */
+	uint16_t burst;
+	uint16_t rx_port, rx_q, tx_port, tx_q; /* app port ids and queue pairs, for stats */
+	struct fwd_counters c;
+} __rte_cache_aligned;
+
+/* Stream functions (vs_stream_fn), one per forwarding mode. */
+void fwd_io(void *arg);
+void fwd_macswap(void *arg);
+void fwd_rxonly(void *arg);
+void fwd_txonly(void *arg);
+/* Park: receive as usual, hold the frames for the stopped tx device (M1). */
+void fwd_park(void *arg);
+
+#endif /* VSTOP_FWD_H */

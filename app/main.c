@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vstop: a virtio-net device (vhost-user back end) that a driver can stop and resume.
+ *
+ *   vstop [EAL options] -- [options]
+ *
+ * The main lcore is the control lcore (it runs the stop engine, vs_ctl_main); every
+ * worker lcore is a polling lcore (lcore_poll_main). A signal thread handles SIGINT /
+ * SIGTERM (quit), SIGUSR1 (print statistics) and SIGUSR2 (stop / resume every vhost
+ * device: the demo hook until the console exists).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "console.h"
+#include "ctl_sock.h"
+#include "options.h"
+#include "telemetry.h"
+#include "vhost_dev.h"
+#include "vstop.h"
+
+RTE_LOG_REGISTER(vstop_app_logtype, vstop.app, INFO);
+
+struct app app;
+
+static sigset_t handled_signals;
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * SIGUSR2: stop every running, attached vhost device; or resume every stopped one.
+ * Minimal on purpose: the console and the control socket replace it.
+ */
+static void
+demo_toggle(void)
+{
+	int tmo = (int)app.opts.stop_timeout_ms + 1000;
+
+	for (unsigned int i = 0; i < app.nb_ports; i++) {
+		const struct app_port *p = &app.ports[i];
+		struct vs_dev_info info;
+		bool stop;
+		uint64_t t0, t1;
+		int rc;
+
+		if (p->kind != PORT_VHOST || vs_ctl_dev_info(app.ctl, p->dev, &info, tmo) != 0)
+			continue;
+		if (!info.attached) {
+			printf("demo port=%u skipped: no running front end\n", p->id);
+			continue;
+		}
+		stop = info.run_state == VS_RUN_RUNNING;
+		t0 = now_ns();
+		rc = vs_ctl_simple(app.ctl, stop ? VS_OP_STOP : VS_OP_RESUME, p->dev, tmo);
+		t1 = now_ns();
+		if (vs_ctl_dev_info(app.ctl, p->dev, &info, tmo) != 0)
+			continue;
+		printf("demo port=%u %s rc=%d wall_us=%" PRIu64 " stop_ns=%" PRIu64
+		       " stop_iters=%" PRIu64 " status=0x%02x\n", p->id, stop ? "stop" : "resume",
+		       rc, (t1 - t0) / 1000, info.last_stop_ns, info.last_stop_iters,
+		       info.status_shown);
+	}
+	fflush(stdout);
+}
+
+static void
+app_shutdown(int sig)
+{
+	APP_LOG(INFO, "%s: shutting down", strsignal(sig));
+	/* Polling lcores first: they go offline, so no epoch waits for them. */
+	app.quit = 1;
+	/* destroy_device waits for the engine: the control lcore must still run. */
+	for (unsigned int i = 0; i < app.nb_ports; i++)
+		if (app.ports[i].kind == PORT_VHOST)
+			vhost_port_stop(app.ports[i].vh);
+	ports_print_stats("exit");
+	vs_ctl_quit(app.ctl);
+}
+
+static void *
+signal_thread(void *arg)
+{
+	RTE_SET_USED(arg);
+	for (;;) {
+		int sig;
+
+		if (sigwait(&handled_signals, &sig) != 0)
+			continue;
+		switch (sig) {
+		case SIGUSR1:
+			ports_print_stats("SIGUSR1");
+			break;
+		case SIGUSR2:
+			demo_toggle();
+			break;
+		default:
+			app_shutdown(sig);
+			return NULL;
+		}
+	}
+}
+
+static int
+find_dashdash(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i;
+	return argc;
+}
+
+int
+main(int argc, char **argv)
+{
+	int dd = find_dashdash(argc, argv);
+	char **app_argv;
+	struct vs_ctl_params cp;
+	pthread_t sig_thr;
+	unsigned int lcore, i;
+	int rc;
+
+	/*
+	 * Application options first: a bad command line exits 2 before the EAL takes any
+	 * memory or creates any file.
+	 */
+	app_argv = calloc(argc - dd + 1, sizeof(char *));
+	if (app_argv == NULL)
+		return 1;
+	app_argv[0] = argv[0];
+	for (i = 1; (int)i < argc - dd; i++)
+		app_argv[i] = argv[dd + i];
+	rc = opts_parse(argc - dd, app_argv, &app.opts);
+	free(app_argv);
+	if (rc > 0)
+		return 0;
+	if (rc < 0)
+		return 2;
+	if (dd == argc) {
+		for (i = 1; (int)i < argc; i++) {
+			if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+				opts_usage(argv[0]);
+				printf("\nEAL options: see '%s --no-huge --no-pci -- -h' or the DPDK "
+				       "documentation.\n", argv[0]);
+				return 0;
+			}
+		}
+	}
+
+	/* Every thread (EAL's, librte_vhost's) inherits this mask: one thread takes them. */
+	sigemptyset(&handled_signals);
+	sigaddset(&handled_signals, SIGINT);
+	sigaddset(&handled_signals, SIGTERM);
+	sigaddset(&handled_signals, SIGUSR1);
+	sigaddset(&handled_signals, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &handled_signals, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a front end that closes a state pipe early */
+
+	optind = 1;
+	rc = rte_eal_init(dd, argv);
+	if (rc < 0) {
+		fprintf(stderr, "vstop: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return 2;
+	}
+
+	app.nb_pollers = rte_lcore_count() - 1;
+	if (app.nb_pollers == 0 || app.nb_pollers > VS_MAX_POLLERS) {
+		fprintf(stderr, "vstop: needs 2..%d lcores: the main lcore controls, the others "
+			"poll (e.g. -l 0-1)\n", VS_MAX_POLLERS + 1);
+		rte_eal_cleanup();
+		return 2;
+	}
+	app.lcores = rte_zmalloc("lcores", sizeof(*app.lcores) * app.nb_pollers,
+				 RTE_CACHE_LINE_SIZE);
+	if (app.lcores == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory\n");
+	i = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		app.lcores[i].lcore_id = lcore;
+		app.lcores[i].idx = i;
+		i++;
+	}
+
+	rc = ports_plan();
+	if (rc == 0)
+		rc = lcore_map_check();
+	if (rc < 0) {
+		rte_eal_cleanup();
+		return 2;
+	}
+
+	memset(&cp, 0, sizeof(cp));
+	cp.nb_pollers = app.nb_pollers;
+	cp.stop_timeout_ns = (uint64_t)app.opts.stop_timeout_ms * 1000000ull;
+	app.ctl = vs_ctl_create(&cp);
+	if (app.ctl == NULL)
+		rte_exit(EXIT_FAILURE, "cannot create the stop engine: %s\n", strerror(errno));
+	for (i = 0; i < app.nb_pollers; i++) {
+		app.lcores[i].poller = vs_ctl_poller(app.ctl, i);
+		app.lcores[i].poller->lcore_id = app.lcores[i].lcore_id;
+	}
+
+	if (ports_create() != 0 || streams_setup() != 0)
+		rte_exit(EXIT_FAILURE, "setup failed\n");
+
+	for (i = 0; i < app.nb_pollers; i++)
+		rte_eal_remote_launch(lcore_poll_main, &app.lcores[i], app.lcores[i].lcore_id);
+	for (i = 0; i < app.nb_ports; i++)
+		if (app.ports[i].kind == PORT_VHOST && vhost_port_start(app.ports[i].vh) != 0)
+			rte_exit(EXIT_FAILURE, "cannot start vhost port %u\n", i);
+	if (pthread_create(&sig_thr, NULL, signal_thread, NULL) != 0)
+		rte_exit(EXIT_FAILURE, "cannot start the signal thread\n");
+
+	vstop_telemetry_register();
+	if (ctl_sock_start(app.opts.ctl_path) != 0)
+		rte_exit(EXIT_FAILURE, "cannot create the control socket\n");
+	APP_LOG(INFO, "ready: %u port(s), %s forwarding, control lcore %u, %u polling lcore(s)",
+		app.nb_ports, fwd_mode_name(app.opts.fwd), rte_get_main_lcore(), app.nb_pollers);
+	printf("vstop ready pid=%d\n", (int)getpid());
+	fflush(stdout);
+	if (console_start(app.opts.interactive, app.opts.cmdline_file) != 0)
+		APP_LOG(ERR, "console not started");
+
+	vs_ctl_main(app.ctl); /* until app_shutdown() */
+
+	console_stop();
+	ctl_sock_stop();
+	rte_eal_mp_wait_lcore();
+	pthread_join(sig_thr, NULL);
+	ports_close();
+	vs_ctl_free(app.ctl);
+	rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-user ports on librte_vhost: socket registration, the device callbacks, and the
+ * stop engine's backend ops (struct vs_backend_ops) for a vhost port.
+ *
+ * Threads: librte_vhost calls back on its vhost-events thread (and, for client sockets,
+ * on its reconnect thread or the caller of rte_vhost_driver_start/unregister). Callbacks
+ * turn into engine ops; they wait only where librte_vhost holds no lock (DESIGN.md §5):
+ * new_device, destroy_device, destroy_connection. vring_state_changed runs with every
+ * vq access_lock held, so it posts and returns.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_vhost.h>
+
+#include "devstate_io.h"
+#include "vhost_dev.h"
+#include "vhost_msg.h"
+#include "vhost_msg_layout.h"
+#include "vs_devstate.h"
+
+RTE_LOG_REGISTER(vstop_vhost_logtype, vstop.vhost, INFO);
+
+/* vid -> port. Written on connect/disconnect, read by the message hooks. */
+static struct vhost_port *vid_map[RTE_MAX_VHOST_DEVICE];
+
+struct vhost_port *
+vhost_port_by_vid(int vid)
+{
+	if (vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)
+		return NULL;
+	return __atomic_load_n(&vid_map[vid], __ATOMIC_ACQUIRE);
+}
+
+static int
+wait_ms(void)
+{
+	return (int)app.opts.stop_timeout_ms + 1000;
+}
+
+/* ---- frames held for the guest ---- */
+
+static unsigned int
+ring_drop_all(struct rte_ring *r)
+{
+	struct rte_mbuf *pkts[64];
+	unsigned int n, total = 0;
+
+	if (r == NULL)
+		return 0;
+	while ((n = rte_ring_sc_dequeue_burst(r, (void **)pkts, RTE_DIM(pkts), NULL)) > 0) {
+		rte_pktmbuf_free_bulk(pkts, n);
+		total += n;
+	}
+	return total;
+}
+
+unsigned int
+vhost_port_purge_held(struct vhost_port *vp, bool loaded_too)
+{
+	unsigned int q, n, total = 0;
+
+	for (q = 0; q < vp->nb_qp; q++) {
+		n = ring_drop_all(vp->hold[q]);
+		if (loaded_too)
+			n += ring_drop_all(vp->loaded[q]);
+		vp->hs[q].dropped += n;
+		total += n;
+	}
+	return total;
+}
+
+/* Give what @p r holds to the guest's rx ring of queue pair @p q; drop what does not fit. */
+static void
+ring_deliver(struct vhost_port *vp, uint16_t q, struct rte_ring *r)
+{
+	struct rte_mbuf *pkts[64];
+	unsigned int n;
+
+	if (r == NULL)
+		return;
+	while ((n = rte_ring_sc_dequeue_burst(r, (void **)pkts, RTE_DIM(pkts), NULL)) > 0) {
+		uint16_t sent = rte_vhost_enqueue_burst(vp->vid, 2 * q, pkts, n);
+
+		rte_pktmbuf_free_bulk(pkts, n);
+		vp->hs[q].delivered += sent;
+		vp->hs[q].dropped += n - sent;
+	}
+}
+
+/* Loaded frames (older) first, then frames held here while stopped. */
+static void
+deliver_held(struct vhost_port *vp, bool held_too)
+{
+	for (uint16_t q = 0; q < vp->nb_qp; q++) {
+		ring_deliver(vp, q, vp->loaded[q]);
+		if (held_too)
+			ring_deliver(vp, q, vp->hold[q]);
+	}
+}
+
+/* ---- backend ops: run on the control lcore, while no stream of the device runs ---- */
+
+static int
+be_drain(void *priv)
+{
+	/*
+	 * R5: nothing to do. A stream hands every frame it dequeued to its tx queue (or
+	 * drops it) before it returns, and rte_vhost_dequeue/enqueue_burst write the used
+	 * ring before they return: once the epoch has passed, nothing is in flight.
+	 */
+	RTE_SET_USED(priv);
+	return 0;
+}
+
+static int
+be_get_vq_state(void *priv, uint16_t vq, struct vs_vq_state *st)
+{
+	struct vhost_port *vp = priv;
+
+	if (!vp->connected ||
+	    rte_vhost_get_vring_base(vp->vid, vq, &st->avail_idx, &st->used_idx) != 0)
+		return -ENODEV;
+	return 0;
+}
+
+static int
+be_set_vq_state(void *priv, uint16_t vq, const struct vs_vq_state *st)
+{
+	struct vhost_port *vp = priv;
+
+	if (!vp->connected ||
+	    rte_vhost_set_vring_base(vp->vid, vq, st->avail_idx, st->used_idx) != 0) {
+		/*
+		 * The ring does not exist yet (a state loaded before the rings were set up,
+		 * the order QEMU uses for virtiofsd): the front end's SET_VRING_BASE will
+		 * position it, so there is nothing to keep.
+		 */
+		VH_LOG(INFO, "%s: vq %u not set up: position %u/%u left to SET_VRING_BASE",
+		       vp->path, vq, st->avail_idx, st->used_idx);
+	}
+	return 0;
+}
+
+static void
+be_config_changed(void *priv)
+{
+	struct vhost_port *vp = priv;
+
+	/* librte_vhost 22.11 has no virtio-net config space for a non-vDPA device. */
+	VH_LOG(INFO, "%s: config changed", vp->path);
+}
+
+static void
+be_stopped(void *priv)
+{
+	struct vhost_port *vp = priv;
+
+	VH_LOG(INFO, "%s: device stopped", vp->path);
+}
+
+static int
+be_resume(void *priv)
+{
+	struct vhost_port *vp = priv;
+
+	/* The engine unpublished the park streams and waited an epoch: we are the consumer. */
+	deliver_held(vp, true);
+	VH_LOG(INFO, "%s: device resumed", vp->path);
+	return 0;
+}
+
+static void
+be_reset(void *priv)
+{
+	struct vhost_port *vp = priv;
+	unsigned int n = vhost_port_purge_held(vp, true);
+
+	VH_LOG(INFO, "%s: device reset%s", vp->path, n ? " (held frames dropped)" : "");
+}
+
+static const struct vs_backend_ops vhost_backend_ops = {
+	.drain = be_drain,
+	.get_vq_state = be_get_vq_state,
+	.set_vq_state = be_set_vq_state,
+	.config_changed = be_config_changed,
+	.stopped = be_stopped,
+	.resume = be_resume,
+	.reset = be_reset,
+};
+
+/* ---- librte_vhost callbacks ---- */
+
+static struct vhost_port *
+port_by_path(const char *path)
+{
+	for (unsigned int i = 0; i < app.nb_ports; i++) {
+		struct app_port *p = &app.ports[i];
+
+		if (p->kind == PORT_VHOST && strcmp(p->vh->path, path) == 0)
+			return p->vh;
+	}
+	return NULL;
+}
+
+static int
+cb_new_connection(int vid)
+{
+	char path[PATH_MAX];
+	struct vhost_port *vp;
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+		return -1;
+	vp = port_by_path(path);
+	if (vp == NULL)
+		return -1;
+	if (vp->connected) {
+		VH_LOG(ERR, "%s: refusing a second connection (vid %d)", path, vid);
+		return -1;
+	}
+	/* Before the socket is polled: every message goes through the hook (DESIGN §5). */
+	if (rte_vhost_extern_callback_register(vid, &vhost_msg_ops, NULL) != 0) {
+		VH_LOG(ERR, "%s: cannot register message hooks", path);
+		return -1;
+	}
+	vp->vid = vid;
+	vp->negotiated = 0;
+	vp->connected = true;
+	__atomic_store_n(&vid_map[vid], vp, __ATOMIC_RELEASE);
+	VH_LOG(INFO, "%s: connected (vid %d)", path, vid);
+	return 0;
+}
+
+static void
+cb_destroy_connection(int vid)
+{
+	struct vhost_port *vp = vhost_port_by_vid(vid);
+	int rc;
+
+	if (vp == NULL)
+		return;
+	/* R2: a disconnect is a reset; no lock is held here, so wait for it. */
+	rc = vs_ctl_simple(app.ctl, VS_OP_RESET, vp->port->dev, wait_ms());
+	if (rc < 0)
+		VH_LOG(ERR, "%s: reset on disconnect: %s", vp->path, strerror(-rc));
+	devstate_xfer_abort(vp);
+	__atomic_store_n(&vid_map[vid], NULL, __ATOMIC_RELEASE);
+	vp->connected = false;
+	vp->vid = -1;
+	VH_LOG(INFO, "%s: disconnected (vid %d)", vp->path, vid);
+}
+
+static int
+cb_new_device(int vid)
+{
+	struct vhost_port *vp = vhost_port_by_vid(vid);
+	unsigned int n;
+	int rc;
+
+	if (vp == NULL)
+		return -1;
+	/* A polling back end: no kicks needed. */
+	for (uint16_t i = 0; i < rte_vhost_get_vring_num(vid); i++)
+		rte_vhost_enable_guest_notification(vid, i, 0);
+	/*
+	 * No stream of the device runs yet, so this thread may consume the rings. Frames
+	 * parked while no driver was there belong to no one now (R2); frames that came
+	 * in a device state (M1) are the guest's: deliver them first.
+	 */
+	n = vhost_port_purge_held(vp, false);
+	deliver_held(vp, false);
+	rc = vs_ctl_simple(app.ctl, VS_OP_ATTACH, vp->port->dev, wait_ms());
+	if (rc < 0) {
+		VH_LOG(ERR, "%s: attach: %s", vp->path, strerror(-rc));
+		return -1;
+	}
+	VH_LOG(INFO, "%s: device ready, %u vrings%s", vp->path, rte_vhost_get_vring_num(vid),
+	       n ? ", stale held frames dropped" : "");
+	return 0;
+}
+
+static void
+cb_destroy_device(int vid)
+{
+	struct vhost_port *vp = vhost_port_by_vid(vid);
+	int rc;
+
+	if (vp == NULL)
+		return;
+	/*
+	 * V4: librte_vhost unmaps guest memory after this returns, so wait for the
+	 * engine's epoch barrier without a deadline: returning early would let a polling
+	 * lcore touch unmapped memory. No librte_vhost lock is held here.
+	 */
+	rc = vs_ctl_simple(app.ctl, VS_OP_DETACH, vp->port->dev, -1);
+	if (rc < 0)
+		VH_LOG(ERR, "%s: detach: %s", vp->path, strerror(-rc));
+	VH_LOG(INFO, "%s: device detached", vp->path);
+}
+
+static int
+cb_vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	struct vhost_port *vp = vhost_port_by_vid(vid);
+	struct vs_op *op;
+
+	if (vp == NULL || queue_id >= 2 * vp->nb_qp)
+		return 0;
+	/* V2. Every vq access_lock is held: post, never wait (DESIGN §5 deadlock hazard). */
+	op = vs_op_alloc(VS_OP_SET_VQ_READY, vp->port->dev);
+	if (op == NULL)
+		return -1;
+	op->vq = queue_id;
+	op->in.ready = enable != 0;
+	if (vs_ctl_post(app.ctl, op) < 0)
+		VH_LOG(ERR, "%s: op ring full, vq %u ready=%d lost", vp->path, queue_id, enable);
+	return 0;
+}
+
+static int
+cb_features_changed(int vid, uint64_t features)
+{
+	struct vhost_port *vp = vhost_port_by_vid(vid);
+
+	if (vp != NULL)
+		VH_LOG(INFO, "%s: dirty page logging %s", vp->path,
+		       (features & (1ull << VHOST_F_LOG_ALL)) ? "on" : "off");
+	return 0;
+}
+
+static const struct rte_vhost_device_ops vhost_cb_ops = {
+	.new_device = cb_new_device,
+	.destroy_device = cb_destroy_device,
+	.vring_state_changed = cb_vring_state_changed,
+	.features_changed = cb_features_changed,
+	.new_connection = cb_new_connection,
+	.destroy_connection = cb_destroy_connection,
+};
+
+/* ---- setup ---- */
+
+int
+vhost_port_create(struct app_port *port, const struct opt_vhost *o)
+{
+	struct vhost_port *vp;
+	uint64_t features, proto;
+	uint64_t flags = RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS;
+	struct vs_op *op;
+	char name[RTE_RING_NAMESIZE];
+	int rc;
+
+	vp = rte_zmalloc("vhost_port", sizeof(*vp), RTE_CACHE_LINE_SIZE);
+	if (vp == NULL)
+		return -ENOMEM;
+	vp->port = port;
+	snprintf(vp->path, sizeof(vp->path), "%s", o->path);
+	vp->client = o->client;
+	vp->nb_qp = o->queues;
+	vp->vid = -1;
+	pthread_mutex_init(&vp->xfer.lock, NULL);
+	pthread_cond_init(&vp->xfer.cond, NULL);
+	port->vh = vp;
+	port->nb_queues = o->queues;
+	snprintf(port->name, sizeof(port->name), "%s", o->path);
+
+	for (uint16_t q = 0; q < vp->nb_qp; q++) {
+		if (app.opts.hold > 0) {
+			snprintf(name, sizeof(name), "vs_hold_%u_%u", port->id, q);
+			vp->hold[q] = rte_ring_create(name, app.opts.hold, SOCKET_ID_ANY,
+						      RING_F_SP_ENQ | RING_F_SC_DEQ |
+						      RING_F_EXACT_SZ);
+		}
+		snprintf(name, sizeof(name), "vs_load_%u_%u", port->id, q);
+		vp->loaded[q] = rte_ring_create(name, VS_DEVSTATE_MAX_HELD, SOCKET_ID_ANY,
+						RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+		if ((app.opts.hold > 0 && vp->hold[q] == NULL) || vp->loaded[q] == NULL) {
+			APP_LOG(ERR, "%s: cannot create hold rings: %s", vp->path,
+				rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+	}
+
+	if (vp->client)
+		flags |= RTE_VHOST_USER_CLIENT;
+	if (rte_vhost_driver_register(vp->path, flags) != 0) {
+		APP_LOG(ERR, "%s: cannot register vhost-user socket", vp->path);
+		return -EINVAL;
+	}
+	/*
+	 * Features: librte_vhost's net set (VHOST_F_LOG_ALL included, V6) plus the stop
+	 * features. rte_vhost_driver_set_features() would switch off librte_vhost's
+	 * built-in net back end (use_builtin_virtio_net = false: enqueue/dequeue refuse
+	 * to work), so bits 42/43 are offered and taken by the message hook instead.
+	 */
+	if (rte_vhost_driver_get_features(vp->path, &features) != 0)
+		return -EINVAL;
+	vp->offered = features | (1ull << VS_F_DEVICE_STOP) | (1ull << VS_F_SUSPEND);
+	if (rte_vhost_driver_get_protocol_features(vp->path, &proto) != 0)
+		return -EINVAL;
+	proto |= (1ull << VHU_PROTO_F_LOG_SHMFD) | (1ull << VHU_PROTO_F_REPLY_ACK) |
+		 (1ull << VHU_PROTO_F_STATUS) | (1ull << VHU_PROTO_F_DEVICE_STATE);
+	if (rte_vhost_driver_set_protocol_features(vp->path, proto) != 0)
+		return -EINVAL;
+	if (rte_vhost_driver_callback_register(vp->path, &vhost_cb_ops) != 0)
+		return -EINVAL;
+
+	op = vs_op_alloc(VS_OP_DEV_ADD, 0);
+	if (op == NULL)
+		return -ENOMEM;
+	op->in.dev_add.name = port->name;
+	op->in.dev_add.ops = &vhost_backend_ops;
+	op->in.dev_add.priv = vp;
+	op->in.dev_add.nb_vqs = 2 * vp->nb_qp;
+	rte_ether_addr_copy(&port->mac, (struct rte_ether_addr *)op->in.dev_add.config.mac);
+	op->in.dev_add.config.status = 1; /* VIRTIO_NET_S_LINK_UP */
+	op->in.dev_add.config.mtu = RTE_ETHER_MTU;
+	op->in.dev_add.config.max_vq_pairs = vp->nb_qp;
+	rc = app_ctl_call_local(op);
+	if (rc < 0) {
+		APP_LOG(ERR, "%s: engine refused the device: %s", vp->path, strerror(-rc));
+		return rc;
+	}
+	port->dev = (uint16_t)rc;
+	APP_LOG(INFO, "port %u: vhost-user %s%s, %u queue pair(s), features 0x%" PRIx64
+		", protocol features 0x%" PRIx64, port->id, vp->path,
+		vp->client ? " (client)" : "", vp->nb_qp, vp->offered, proto);
+	return 0;
+}
+
+int
+vhost_port_start(struct vhost_port *vp)
+{
+	if (rte_vhost_driver_start(vp->path) != 0) {
+		APP_LOG(ERR, "%s: cannot start vhost-user socket", vp->path);
+		return -EIO;
+	}
+	return 0;
+}
+
+void
+vhost_port_stop(struct vhost_port *vp)
+{
+	if (rte_vhost_driver_unregister(vp->path) != 0)
+		APP_LOG(WARNING, "%s: unregister failed", vp->path);
+	vhost_port_purge_held(vp, true);
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VSTOP_VHOST_DEV_H
+#define VSTOP_VHOST_DEV_H
+
+/*
+ * A vhost-user virtio-net port: librte_vhost socket, callbacks, and the stop engine's
+ * backend ops for it.
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ring.h>
+
+#include "options.h"
+#include "vstop.h"
+
+/* Frames for the guest that the control side delivers or drops (not the fast path). */
+struct vhost_held_stats {
+	uint64_t delivered;   /* held or loaded frames given to the guest after resume */
+	uint64_t dropped;     /* held frames dropped: guest ring full, reset, reconnect */
+	uint64_t loaded;      /* frames that came in a device state blob (M1) */
+};
+
+/* One SAVE or LOAD over SET_DEVICE_STATE_FD (devstate_io.c). */
+struct devstate_xfer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool busy;            /* a worker runs */
+	bool done;            /* the worker finished; result is valid */
+	int dir;              /* VHU_STATE_DIR_SAVE / LOAD */
+	int fd;
+	int result;           /* 0 or -errno */
+	char err[160];
+};
+
+struct vhost_port {
+	struct app_port *port;
+	char path[OPT_PATH_MAX];
+	bool client;
+	uint16_t nb_qp;
+	/* Current connection; -1 if none. Written by librte_vhost's threads, read by the
+	 * fast path only while the device is published (ordered by the publish). */
+	int vid;
+	bool connected;
+	uint64_t offered;     /* feature bits offered, 42 and 43 included */
+	uint64_t negotiated;  /* what the driver set, 42 and 43 included */
+	/* Per queue pair: frames for the guest's rx ring held while the device is stopped.
+	 * Producer: the park stream (one polling lcore). Consumer: the control side, only
+	 * while no stream of the device runs (resume, reset, new_device, state save). */
+	struct rte_ring *hold[OPT_MAX_QUEUES];
+	/* Frames that came in a device state blob. Producer: the control lcore (load).
+	 * Consumer: resume callback or new_device, whichever comes first. */
+	struct rte_ring *loaded[OPT_MAX_QUEUES];
+	struct vhost_held_stats hs[OPT_MAX_QUEUES];
+	/* Totals carried in from a loaded device state (M1 counters). */
+	uint64_t base_rx, base_tx, base_held_drops;
+	struct devstate_xfer xfer;
+};
+
+/* Create the vhost port @p port from @p o: socket registered, engine device added. */
+int vhost_port_create(struct app_port *port, const struct opt_vhost *o);
+/* Start listening / connecting. After the engine runs (callbacks post ops). */
+int vhost_port_start(struct vhost_port *vp);
+/* Unregister the socket: closes the connection (destroy_device waits for the engine). */
+void vhost_port_stop(struct vhost_port *vp);
+
+/* The port of a vhost connection, or NULL. Any thread. */
+struct vhost_port *vhost_port_by_vid(int vid);
+
+/* Drop every frame held for the guest (hold and loaded rings). Control side only. */
+unsigned int vhost_port_purge_held(struct vhost_port *vp, bool loaded_too);
+
+#endif /* VSTOP_VHOST_DEV_H */

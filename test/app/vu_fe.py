@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A minimal vhost-user front end, just enough to test vstop's status rules.
+
+It speaks the driver side of GET/SET_FEATURES, GET/SET_PROTOCOL_FEATURES, SET_OWNER,
+SET/GET_STATUS (with REPLY_ACK), and optionally sets up two split rings in a memfd so that
+librte_vhost declares the device ready (new_device) and vstop's polling lcore runs its
+streams. It does not drive the rings: vstop-fe (tools/fe) is the real front end.
+"""
+import array
+import mmap
+import os
+import socket
+import struct
+
+GET_FEATURES = 1
+SET_FEATURES = 2
+SET_OWNER = 3
+RESET_OWNER = 4
+SET_MEM_TABLE = 5
+SET_VRING_NUM = 8
+SET_VRING_ADDR = 9
+SET_VRING_BASE = 10
+GET_VRING_BASE = 11
+SET_VRING_KICK = 12
+SET_VRING_CALL = 13
+GET_PROTOCOL_FEATURES = 15
+SET_PROTOCOL_FEATURES = 16
+GET_QUEUE_NUM = 17
+SET_VRING_ENABLE = 18
+SET_STATUS = 39
+GET_STATUS = 40
+SET_DEVICE_STATE_FD = 42
+CHECK_DEVICE_STATE = 43
+
+F_VERSION_1 = 32
+F_PROTOCOL_FEATURES = 30
+F_DEVICE_STOP = 42
+F_SUSPEND = 43
+
+PF_MQ = 0
+PF_REPLY_ACK = 3
+PF_STATUS = 16
+PF_DEVICE_STATE = 19
+
+ACK, DRIVER, DRIVER_OK, FEATURES_OK = 0x1, 0x2, 0x4, 0x8
+SUSPEND, DEVICE_STOPPED, NEEDS_RESET = 0x10, 0x20, 0x40
+INIT = ACK | DRIVER | FEATURES_OK
+RUNNING = INIT | DRIVER_OK
+
+VERSION = 0x1
+FLAG_REPLY = 0x4
+FLAG_NEED_REPLY = 0x8
+
+RING_NUM = 256
+MEM_SIZE = 1 << 21
+FAKE_UADDR = 0x7F0000000000  # the "QEMU virtual address" of our one region
+
+
+class VhostUserError(Exception):
+    pass
+
+
+class VhostUser:
+    def __init__(self, path, timeout=5.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.mem = None
+        self.memfd = None
+        self.efds = []
+
+    def close(self):
+        self.sock.close()
+        for fd in self.efds:
+            os.close(fd)
+        self.efds = []
+        if self.mem is not None:
+            self.mem.close()
+            os.close(self.memfd)
+            self.mem = None
+
+    # ---- wire ----
+    def send(self, req, payload=b"", fds=(), need_reply=False):
+        flags = VERSION | (FLAG_NEED_REPLY if need_reply else 0)
+        msg = struct.pack("<III", req, flags, len(payload)) + payload
+        anc = []
+        if fds:
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        self.sock.sendmsg([msg], anc)
+
+    def _recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise VhostUserError("connection closed by vstop")
+            buf += chunk
+        return buf
+
+    def recv(self, expect_req):
+        req, flags, size = struct.unpack("<III", self._recv_exact(12))
+        payload = self._recv_exact(size) if size else b""
+        if req != expect_req or not flags & FLAG_REPLY:
+            raise VhostUserError(f"unexpected reply {req} flags {flags:#x} to {expect_req}")
+        return payload
+
+    def get_u64(self, req):
+        self.send(req)
+        return struct.unpack("<Q", self.recv(req))[0]
+
+    def set_u64(self, req, val, need_reply=True, fds=()):
+        """Send a u64 write; with need_reply return the REPLY_ACK value (0 = ok)."""
+        self.send(req, struct.pack("<Q", val), fds=fds, need_reply=need_reply)
+        if need_reply:
+            return struct.unpack("<Q", self.recv(req))[0]
+        return None
+
+    def alive(self):
+        """True if the connection still answers."""
+        try:
+            self.get_status()
+            return True
+        except (VhostUserError, OSError):
+            return False
+
+    # ---- driver side ----
+    def get_status(self):
+        return self.get_u64(GET_STATUS)
+
+    def set_status(self, val, need_reply=True):
+        return self.set_u64(SET_STATUS, val, need_reply)
+
+    def negotiate(self, stop=True, suspend=True, device_state=True):
+        """Features and protocol features. Returns (offered, protocol features offered)."""
+        self.offered = self.get_u64(GET_FEATURES)
+        want = (1 << F_VERSION_1) | (1 << F_PROTOCOL_FEATURES)
+        if stop:
+            want |= 1 << F_DEVICE_STOP
+        if suspend:
+            want |= 1 << F_SUSPEND
+        self.features = want & self.offered
+        self.set_u64(SET_FEATURES, self.features, need_reply=False)
+        self.poffered = self.get_u64(GET_PROTOCOL_FEATURES)
+        pwant = (1 << PF_REPLY_ACK) | (1 << PF_STATUS) | (1 << PF_MQ)
+        if device_state:
+            pwant |= 1 << PF_DEVICE_STATE
+        self.set_u64(SET_PROTOCOL_FEATURES, pwant & self.poffered, need_reply=False)
+        self.send(SET_OWNER)
+        return self.offered, self.poffered
+
+    def init_status(self):
+        for s in (ACK, ACK | DRIVER, INIT):
+            ack = self.set_status(s)
+            if ack != 0:
+                raise VhostUserError(f"status write {s:#x} refused")
+
+    def setup_rings(self, nvq=2):
+        """One memfd region, nvq split rings of RING_NUM, kick/call eventfds, enabled."""
+        self.memfd = os.memfd_create("vu_fe_mem")
+        os.ftruncate(self.memfd, MEM_SIZE)
+        self.mem = mmap.mmap(self.memfd, MEM_SIZE)
+        region = struct.pack("<QQQQ", 0, MEM_SIZE, FAKE_UADDR, 0)
+        self.send(SET_MEM_TABLE, struct.pack("<II", 1, 0) + region, fds=[self.memfd],
+                  need_reply=True)
+        if struct.unpack("<Q", self.recv(SET_MEM_TABLE))[0] != 0:
+            raise VhostUserError("SET_MEM_TABLE refused")
+        for vq in range(nvq):
+            base = 0x10000 * (vq + 1)
+            desc, avail, used = base, base + 0x1000, base + 0x2000
+            self.send(SET_VRING_NUM, struct.pack("<II", vq, RING_NUM))
+            self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", vq, 0, FAKE_UADDR + desc,
+                                                  FAKE_UADDR + used, FAKE_UADDR + avail, used))
+            self.send(SET_VRING_BASE, struct.pack("<II", vq, 0))
+            kick, call = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+            self.efds += [kick, call]
+            self.send(SET_VRING_KICK, struct.pack("<Q", vq), fds=[kick])
+            self.send(SET_VRING_CALL, struct.pack("<Q", vq), fds=[call])
+            self.send(SET_VRING_ENABLE, struct.pack("<II", vq, 1))
+
+    def restart_ring(self, vq, index):
+        """V3: after GET_VRING_BASE, set the ring up again to resume at @index. The ring
+        memory says the same (avail.idx = used.idx = index): nothing pending."""
+        base = 0x10000 * (vq + 1)
+        desc, avail, used = base, base + 0x1000, base + 0x2000
+        struct.pack_into("<H", self.mem, avail + 2, index)
+        struct.pack_into("<H", self.mem, used + 2, index)
+        self.send(SET_VRING_NUM, struct.pack("<II", vq, RING_NUM))
+        self.send(SET_VRING_BASE, struct.pack("<II", vq, index))
+        self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", vq, 0, FAKE_UADDR + desc,
+                                              FAKE_UADDR + used, FAKE_UADDR + avail, used))
+        kick, call = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
+        self.efds += [kick, call]
+        self.send(SET_VRING_KICK, struct.pack("<Q", vq), fds=[kick])
+        self.send(SET_VRING_CALL, struct.pack("<Q", vq), fds=[call])
+        self.send(SET_VRING_ENABLE, struct.pack("<II", vq, 1))
+
+    def post_rx_buffers(self, n=128, buflen=2048, vq=0):
+        """Give the device n receive buffers on ring vq (descriptors 0..n-1)."""
+        base = 0x10000 * (vq + 1)
+        desc, avail = base, base + 0x1000
+        bufs = 0x100000
+        idx = struct.unpack_from("<H", self.mem, avail + 2)[0]
+        for i in range(n):
+            struct.pack_into("<QIHH", self.mem, desc + 16 * i, bufs + i * buflen, buflen,
+                             2, 0)  # VRING_DESC_F_WRITE
+            struct.pack_into("<H", self.mem, avail + 4 + 2 * ((idx + i) % RING_NUM), i)
+        struct.pack_into("<H", self.mem, avail + 2, (idx + n) & 0xFFFF)
+        self.rx_buf = (bufs, buflen)
+
+    def used(self, vq=0):
+        """(used.idx, [(id, len)...]) of ring vq."""
+        used = 0x10000 * (vq + 1) + 0x2000
+        idx = struct.unpack_from("<H", self.mem, used + 2)[0]
+        elems = [struct.unpack_from("<II", self.mem, used + 4 + 8 * i)
+                 for i in range(min(idx, RING_NUM))]
+        return idx, elems
+
+    def rx_frame(self, desc_id, length, hdr=12):
+        bufs, buflen = self.rx_buf
+        off = bufs + desc_id * buflen
+        return bytes(self.mem[off + hdr:off + length])
+
+    def get_vring_base(self, vq):
+        self.send(GET_VRING_BASE, struct.pack("<II", vq, 0))
+        return struct.unpack("<II", self.recv(GET_VRING_BASE))[1]
+
+    def bring_up(self, rings=True, **kw):
+        """Negotiate, initialise, optionally set up rings, then DRIVER_OK."""
+        self.negotiate(**kw)
+        self.init_status()
+        if rings:
+            self.setup_rings()
+        ack = self.set_status(RUNNING)
+        if ack != 0:
+            raise VhostUserError("DRIVER_OK refused")
+
+    # ---- device state ----
+    def set_device_state_fd(self, direction, fd):
+        self.send(SET_DEVICE_STATE_FD, struct.pack("<II", direction, 0), fds=[fd])
+        return struct.unpack("<Q", self.recv(SET_DEVICE_STATE_FD))[0]
+
+    def check_device_state(self):
+        return self.get_u64(CHECK_DEVICE_STATE)

@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Test driver for vstop-fe: starts real backends (dpdk-testpmd net_vhost, vstop, or the
+Python fake backend), runs vstop-fe against them and checks its verdict.
+
+Usage: fe_test.py --fe PATH [--vstop PATH] [--fake PATH] SCENARIO
+
+Exit status follows meson: 0 pass, 1 fail, 77 skip (e.g. vstop not built yet).
+Every process is started here and ended here, by its own handle; every wait is bounded.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+EAL = ["--no-huge", "-m", "256", "--no-pci", "--lcores", "0@0,1@1"]
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+class Env:
+    def __init__(self, args):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix="vstop-fe-test-", dir="/tmp")
+        self.procs = []
+        self.n = 0
+
+    def sock(self, name):
+        return os.path.join(self.dir, f"{name}.sock")
+
+    def prefix(self):
+        self.n += 1
+        return f"fe{os.getpid()}x{self.n}"
+
+    def spawn(self, argv, name, sock, ready=None, timeout=20.0):
+        log = open(os.path.join(self.dir, f"{name}.log"), "w+")
+        # testpmd without -i exits on EOF from stdin: give it a pipe that stays open.
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        p.log = log
+        p.name = name
+        self.procs.append(p)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if p.poll() is not None:
+                raise Fail(f"{name} exited early ({p.returncode}):\n{self.tail(p)}")
+            if os.path.exists(sock) and (ready is None or ready in self.text(p)):
+                return p
+            time.sleep(0.1)
+        raise Fail(f"{name} not ready within {timeout} s:\n{self.tail(p)}")
+
+    def text(self, p):
+        p.log.flush()
+        with open(p.log.name, errors="replace") as f:
+            return f.read()
+
+    def tail(self, p, n=30):
+        return "\n".join(self.text(p).splitlines()[-n:])
+
+    def vstop(self, name, queues=2):
+        if not self.args.vstop or not os.access(self.args.vstop, os.X_OK):
+            raise Skip("vstop is not built")
+        s = self.sock(name)
+        argv = [self.args.vstop] + EAL + ["--file-prefix", self.prefix(), "--",
+                                          "--vhost", f"{s},queues={queues}",
+                                          "--fwd", "loopback", "--idle-backoff-us", "50"]
+        self.spawn(argv, name, s, ready="ready")
+        return s
+
+    def testpmd(self, name, queues=2):
+        exe = shutil.which("dpdk-testpmd")
+        if not exe:
+            raise Skip("dpdk-testpmd not installed")
+        s = self.sock(name)
+        # Line-buffered stdout, or "Press enter to exit" sits in a buffer.
+        argv = ["stdbuf", "-oL", exe] + EAL + ["--file-prefix", self.prefix(),
+                              "--vdev", f"net_vhost0,iface={s},queues={queues}", "--",
+                              "--forward-mode=io", "-a", f"--rxq={queues}", f"--txq={queues}",
+                              "--no-mlockall", "--total-num-mbufs=16384"]
+        self.spawn(argv, name, s, ready="Press enter to exit")
+        return s
+
+    def fake(self, name, *extra):
+        s = self.sock(name)
+        self.spawn([sys.executable, self.args.fake, s] + list(extra), name, s,
+                   ready="listening")
+        return s
+
+    def proc(self, name):
+        return next(p for p in self.procs if p.name == name)
+
+    def fe(self, *argv, timeout=60.0, expect=0, want=(), bound=None):
+        """Run vstop-fe; check exit status, output fragments and time taken."""
+        cmd = [self.args.fe] + [str(a) for a in argv]
+        print("+ " + " ".join(cmd), flush=True)
+        t = time.monotonic()
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=timeout, text=True)
+        except subprocess.TimeoutExpired as e:
+            raise Fail(f"vstop-fe hung: no exit within {timeout} s\n{e.output or ''}")
+        took = time.monotonic() - t
+        print(r.stdout, flush=True)
+        if expect is not None and r.returncode != expect:
+            raise Fail(f"vstop-fe exit status {r.returncode}, expected {expect}")
+        for w in want:
+            if w not in r.stdout:
+                raise Fail(f"expected '{w}' in the output of vstop-fe")
+        if bound is not None and took > bound:
+            raise Fail(f"vstop-fe took {took:.1f} s, bound {bound} s")
+        return r.stdout
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def conformance_lines(out):
+    return [l for l in out.splitlines() if l.split(" ", 1)[0] in RULES]
+
+
+RULES = ["R%d" % i for i in range(1, 13)] + ["S1", "S2", "S3", "S4", "V1", "V2", "V3",
+                                             "M1", "M2", "M3"]
+
+
+# ---- scenarios ------------------------------------------------------------------------
+
+def t_traffic_testpmd(e):
+    a = e.testpmd("a")
+    e.fe("-s", a, "-q", 2, "-d", 3, want=["result: PASS", "lost 0 duplicated 0 reordered 0"])
+
+
+def t_traffic_fake(e):
+    a = e.fake("a")
+    e.fe("-s", a, "--rate", 20000, "-d", 2, want=["result: PASS"])
+
+
+def t_conformance(e):
+    a, b = e.vstop("a"), e.vstop("b")
+    allow = set(filter(None, e.args.allow_skip.split(",")))
+    # Judged from its lines: a rule allowed to SKIP makes the exit status meaningless here.
+    out = e.fe("-s", a, "-p", b, "-q", 2, "--conformance", expect=None, timeout=120)
+    lines = conformance_lines(out)
+    seen = [l.split(" ", 1)[0] for l in lines]
+    if seen != RULES:
+        raise Fail(f"expected one line per rule {RULES}, got {seen}")
+    bad = [l for l in lines if not (l.endswith(" PASS") or
+                                    (" SKIP " in l and l.split()[0] in allow))]
+    if bad:
+        raise Fail("rules not passing:\n  " + "\n  ".join(bad))
+    last = out.strip().splitlines()[-1]
+    if not re.fullmatch(r"\d+ passed, 0 failed(, \d+ skipped)?", last):
+        raise Fail(f"final line '{last}', expected 'N passed, 0 failed[, K skipped]'")
+
+
+def t_stop_cycles(e):
+    a = e.vstop("a")
+    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "stopped", "--gap", 2,
+         "--quiet", want=["result: PASS", "stop deadline misses: 0"], timeout=180)
+
+
+def t_suspend_cycles(e):
+    a = e.vstop("a")
+    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "suspend", "--gap", 2,
+         "--quiet", want=["result: PASS"], timeout=180)
+
+
+def t_vring_base_cycles(e):
+    a = e.vstop("a")
+    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "vring-base", "--gap", 2,
+         "--quiet", want=["result: PASS", "ring base mismatches: 0"], timeout=180)
+
+
+def t_enable_cycles(e):
+    a = e.vstop("a")
+    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "enable", "--gap", 2,
+         "--quiet", want=["result: PASS"], timeout=180)
+
+
+def t_migrate(e):
+    a, b = e.vstop("a"), e.vstop("b")
+    e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "-c", e.args.cycles, "--gap", 5,
+         "--quiet", want=["result: PASS", "migrations refused: 0, failed: 0"], timeout=600)
+
+
+def t_refused(e):
+    a, b = e.vstop("a"), e.vstop("b")
+    for how in ("flip", "truncate", "version"):
+        e.fe("-s", a, "-p", b, "-q", 2, "-m", 1, "--corrupt", how, "--expect-refused", "-d", 1,
+             "--quiet", want=["result: PASS", "migrations refused: 1",
+                              "device resumed at the source", "lost 0 duplicated 0"])
+
+
+def t_bad_socket(e):
+    e.fe("-s", e.sock("nobody-listens"), expect=3, want=["cannot connect"], bound=5)
+    e.fe("-s", e.sock("nobody-listens"), "--retries", 5, expect=3,
+         want=["retries exhausted"], bound=5)
+    e.fe("-s", "/tmp/" + "x" * 200, expect=3, want=["too long"], bound=5)
+    e.fe("--queues", 0, "-s", "x", expect=2, bound=5)
+
+
+def t_never_stops(e):
+    a = e.fake("a", "--never-stop")
+    e.fe("-s", a, "--rate", 10000, "-c", 2, "--deadline", 200, "--quiet", expect=1,
+         want=["stop not shown within 200 ms", "stop cancelled, device running",
+               "stop deadline misses: 2", "lost 0 duplicated 0"], bound=15)
+
+
+def t_disconnect(e):
+    # Destination drops the connection when the state arrives: back to the source.
+    a, b = e.fake("a"), e.fake("b", "--close-on", "42")
+    e.fe("-s", a, "-p", b, "--rate", 10000, "-m", 1, "-d", 1, "--quiet", expect=1,
+         want=["device resumed at the source", "migrations refused: 0, failed: 1",
+               "lost 0 duplicated 0"], bound=20)
+    # Source dies while saving its state: nothing to go back to, fatal, no hang.
+    a2, b2 = e.fake("a2", "--exit-on", "42"), e.fake("b2")
+    e.fe("-s", a2, "-p", b2, "--rate", 10000, "-m", 1, "--quiet", expect=3,
+         want=["closed the connection"], bound=20)
+    # Backend killed under traffic: noticed, fatal, bounded.
+    a3 = e.fake("a3")
+    p = subprocess.Popen([e.args.fe, "-s", a3, "--rate", "10000", "-d", "30", "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.5)
+    e.proc("a3").kill()
+    try:
+        out, _ = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise Fail("vstop-fe did not notice its backend died")
+    print(out)
+    if p.returncode != 3 or "closed the connection" not in out:
+        raise Fail(f"backend death: exit {p.returncode}, expected 3 with a clear error")
+
+
+def t_reply_timeout(e):
+    a = e.fake("a", "--hang-on", "11")
+    e.fe("-s", a, "--rate", 10000, "-c", 1, "--stop-kind", "vring-base", "--msg-timeout", 500,
+         "--quiet", expect=3, want=["no reply to GET_VRING_BASE", "within 500 ms"], bound=10)
+
+
+def t_fake_migrate(e):
+    a, b = e.fake("a"), e.fake("b")
+    e.fe("-s", a, "-p", b, "--rate", 10000, "-m", 4, "-c", 10, "--gap", 20, "--quiet",
+         want=["result: PASS", "migrations (downtime): 4,"])
+
+
+def t_soak(e):
+    if os.environ.get("VSTOP_SOAK") != "1":
+        raise Skip("set VSTOP_SOAK=1 for the full soak (1000 cycles, 100 migrations)")
+    a, b = e.vstop("a"), e.vstop("b")
+    e.fe("-s", a, "-p", b, "-q", 2, "-c", 1000, "-m", 100, "--gap", 5,
+         want=["result: PASS"], timeout=1800)
+
+
+SCENARIOS = {
+    "traffic-testpmd": t_traffic_testpmd,
+    "traffic-fake": t_traffic_fake,
+    "conformance": t_conformance,
+    "stop-cycles": t_stop_cycles,
+    "suspend-cycles": t_suspend_cycles,
+    "vring-base-cycles": t_vring_base_cycles,
+    "enable-cycles": t_enable_cycles,
+    "migrate": t_migrate,
+    "refused": t_refused,
+    "bad-socket": t_bad_socket,
+    "never-stops": t_never_stops,
+    "disconnect": t_disconnect,
+    "reply-timeout": t_reply_timeout,
+    "fake-migrate": t_fake_migrate,
+    "soak": t_soak,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fe", required=True)
+    ap.add_argument("--vstop", default="")
+    ap.add_argument("--fake", default=os.path.join(os.path.dirname(__file__), "fake_backend.py"))
+    ap.add_argument("--cycles", type=int, default=50)
+    ap.add_argument("--migrations", type=int, default=10)
+    ap.add_argument("--allow-skip", default="")
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    args = ap.parse_args()
+
+    e = Env(args)
+    try:
+        SCENARIOS[args.scenario](e)
+    except Skip as s:
+        print(f"SKIP: {s}")
+        return SKIP
+    except Fail as f:
+        print(f"FAIL: {f}")
+        for p in e.procs:
+            print(f"--- {p.name} log (tail) ---\n{e.tail(p)}")
+        return 1
+    finally:
+        e.close()
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

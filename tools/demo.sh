@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The main job, end to end: install what is missing, build, start vstop with two vhost-user
+# ports forwarding (io) for a dpdk-testpmd front end (two net_virtio_user ports), stop
+# both devices while frames flow, resume them, and print what happened.
+#
+# The stop and resume go through vstop's demo hook (SIGUSR2: stop every running vhost
+# device, or resume every stopped one) until the console / control socket exists.
+# Only processes this script started are ended, by PID.
+#
+# Usage: tools/demo.sh [seconds of traffic per phase, default 2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase=${1:-2}
+tools/install-deps.sh
+builddir=${VSTOP_BUILDDIR:-build}
+if [ ! -f "$builddir/build.ninja" ]; then
+	meson setup "$builddir" >/dev/null
+fi
+ninja -C "$builddir" >/dev/null
+
+tag="vstop-demo-$$"
+work=$(mktemp -d "/tmp/$tag.XXXX")
+sock0="$work/port0.sock"
+sock1="$work/port1.sock"
+vs_log="$work/vstop.log"
+tp_log="$work/testpmd.log"
+fifo="$work/testpmd.in"
+vs_pid=""
+tp_pid=""
+
+cleanup() {
+	for pid in $tp_pid $vs_pid; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	exec 3>&- 2>/dev/null || true
+	rm -f "$fifo" "$sock0" "$sock1"
+}
+trap cleanup EXIT
+
+wait_log() { # file pattern timeout_s
+	for _ in $(seq $(($3 * 10))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "demo: timed out waiting for '$2' in $1" >&2
+	tail -20 "$1" >&2
+	return 1
+}
+
+# Ask vstop for its counters (SIGUSR1) and print port N's rx/tx from the newest block.
+stats() {
+	local n
+	n=$(grep -c "^stats end" "$vs_log" || true)
+	kill -USR1 "$vs_pid"
+	for _ in $(seq 50); do
+		[ "$(grep -c "^stats end" "$vs_log" || true)" -gt "$n" ] && break
+		sleep 0.1
+	done
+	tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
+}
+
+rx_total() { stats | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^rx=/) { sub("rx=", "", $i); s += $i } } END { print s + 0 }'; }
+
+demo_hook() { # stop|resume
+	local n
+	n=$(grep -c "^demo port=" "$vs_log" || true)
+	kill -USR2 "$vs_pid"
+	for _ in $(seq 50); do
+		[ "$(grep -c "^demo port=" "$vs_log" || true)" -ge $((n + 2)) ] && break
+		sleep 0.1
+	done
+	grep "^demo port=" "$vs_log" | tail -n +$((n + 1))
+}
+
+echo "== vstop: two vhost-user ports, io forwarding (port 0 <-> port 1)"
+"$builddir/app/vstop" --no-huge -m 256 --no-pci --file-prefix "$tag-vs" --lcores 0@0,1@1 \
+	--log-level 'lib.vhost.*:warning' -- \
+	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100 >"$vs_log" 2>&1 &
+vs_pid=$!
+wait_log "$vs_log" "vstop ready" 30
+
+echo "== dpdk-testpmd: two net_virtio_user ports on those sockets, io forwarding"
+mkfifo "$fifo"
+exec 3<>"$fifo"
+stdbuf -o0 dpdk-testpmd --no-huge -m 256 --no-pci --file-prefix "$tag-tp" --lcores 0@0,1@1 \
+	--log-level 'pmd.net.virtio.*:warning' \
+	--vdev "net_virtio_user0,path=$sock0" --vdev "net_virtio_user1,path=$sock1" -- \
+	-i --total-num-mbufs=8192 --forward-mode=io --nb-cores=1 <"$fifo" >"$tp_log" 2>&1 &
+tp_pid=$!
+wait_log "$tp_log" "testpmd>" 30
+wait_log "$vs_log" "$sock1: device ready" 10
+
+echo "start tx_first" >&3
+sleep "$phase"
+a=$(rx_total); sleep 1; b=$(rx_total)
+echo "== running: vstop forwards $((b - a)) frames/s (frames circulate testpmd <-> vstop)"
+stats
+
+echo "== stop both devices (what a driver's DEVICE_STOPPED write does)"
+demo_hook stop
+a=$(rx_total); sleep "$phase"; b=$(rx_total)
+echo "   while stopped: $((b - a)) frames forwarded in ${phase}s (the rings wait)"
+
+echo "== resume both devices"
+demo_hook resume
+sleep "$phase"
+a=$(rx_total); sleep 1; b=$(rx_total)
+echo "== running again: $((b - a)) frames/s"
+stats
+
+echo "stop" >&3
+sleep 0.5
+echo "show port stats all" >&3
+sleep 0.5
+echo "quit" >&3
+for _ in $(seq 100); do kill -0 "$tp_pid" 2>/dev/null || break; sleep 0.1; done
+echo "== testpmd's side:"
+grep -E "NIC statistics for port|RX-packets|TX-packets" "$tp_log" | tail -6 | sed 's/^ */   /'
+kill -TERM "$vs_pid"
+for _ in $(seq 100); do kill -0 "$vs_pid" 2>/dev/null || break; sleep 0.1; done
+echo "== vstop at exit:"
+tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
+echo "== logs: $work"

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Live migration between two backends. The order is the one a hypervisor uses with a
+ * stoppable device:
+ *
+ *   (destination connected, features + memory negotiated ahead: not part of downtime)
+ *   source:      SET_STATUS(|DEVICE_STOPPED) ... GET_STATUS shows it       (R4-R6)
+ *                GET_VRING_BASE x rings                                    (V1)
+ *                SET_DEVICE_STATE_FD(SAVE) + read to EOF + CHECK_DEVICE_STATE (M2)
+ *   destination: rings at the source's bases                               (V3)
+ *                SET_DEVICE_STATE_FD(LOAD) + write + CHECK_DEVICE_STATE     (M2, M3)
+ *                SET_STATUS(DRIVER_OK)
+ *   (--state-first: LOAD before the ring setup, the order QEMU uses for virtiofsd)
+ *   driver:      first frame back through the destination = end of downtime
+ *
+ * If anything fails after the source stopped, the source is restarted (rings at the same
+ * bases, stop bit cleared) so that the guest keeps its network: nothing may be lost.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fe.h"
+#include "fe_mig.h"
+#include "vs_status.h"
+
+void
+fe_net_wait_caught_up(struct fe_net *net, unsigned int timeout_ms)
+{
+	uint64_t end = fe_now_ns() + timeout_ms * 1000000ull;
+	unsigned int i;
+
+	for (;;) {
+		bool done = true;
+
+		for (i = 0; i < net->cfg.nqp; i++) {
+			struct fe_vq *rx = &net->qp[i].rx;
+
+			if (__atomic_load_n(&rx->last_used, __ATOMIC_ACQUIRE) != fe_vq_used_idx(rx))
+				done = false;
+		}
+		if (done || fe_now_ns() >= end)
+			return;
+		fe_sleep_us(5);
+	}
+}
+
+/* Bring the source back after a failed migration. */
+static int
+src_resume(struct fe_dev *src, enum fe_stop_kind kind, bool bases_read)
+{
+	struct fe_stop_res sr;
+	int ret = 0;
+
+	if (bases_read) {
+		/* GET_VRING_BASE stopped the rings: restart them where they were (V3). */
+		ret = fe_dev_rings(src, src->bases);
+		if (ret)
+			return ret;
+		src->stopped = FE_STOP_AUTO;
+	}
+	if (kind == FE_STOP_STOPPED || kind == FE_STOP_SUSPEND)
+		ret = fe_dev_resume(src, kind, &sr);
+	return ret;
+}
+
+static int
+fail_resume(struct fe_dev *src, struct fe_dev *dst, enum fe_stop_kind kind, bool bases_read,
+	    struct fe_mig_res *r, int err)
+{
+	char first[512], second[512];
+	int ret;
+
+	snprintf(first, sizeof(first), "%s", fe_errmsg());
+	fe_net_set(&src->net->mark_armed, 0);
+	fe_dev_close(dst);
+	ret = src_resume(src, kind, bases_read);
+	if (ret) {
+		/* fe_err writes the buffer fe_errmsg reads: copy first. */
+		snprintf(second, sizeof(second), "%s", fe_errmsg());
+		return fe_err(err, "%s; resuming at the source failed too: %s", first, second);
+	}
+	r->resumed_src = true;
+	return fe_err(err, "%s; migration aborted, device resumed at the source %s", first,
+		      src->vu.path);
+}
+
+int
+fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
+	   const struct fe_mig_opts *mo, struct fe_mig_res *r)
+{
+	struct fe_net *net = src->net;
+	enum fe_stop_kind kind = fe_dev_stop_kind(src, mo->kind);
+	uint64_t same = src->features;
+	bool connected = false, state;
+	struct fe_stop_res sr;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	unsigned int i;
+	char why[160];
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	if (kind == FE_STOP_ENABLE)
+		kind = FE_STOP_VRING_BASE;
+	/* Negotiate with the destination first: none of it is downtime. */
+	if (mo->preconnect) {
+		ret = fe_dev_open(dst, net, dst_path, src->o, ~same, same);
+		if (!ret)
+			ret = fe_dev_set_mem(dst);
+		if (ret) {
+			char first[512];
+
+			snprintf(first, sizeof(first), "%s", fe_errmsg());
+			fe_dev_close(dst);
+			return fe_err(ret, "destination not ready: %s (source untouched)", first);
+		}
+		connected = true;
+	}
+
+	r->t_stop = fe_now_ns();
+	if (kind != FE_STOP_VRING_BASE) {
+		ret = fe_dev_stop(src, kind, &sr);
+		if (ret) {
+			/* fe_dev_stop cancelled the stop already (R11). */
+			char first[512];
+
+			snprintf(first, sizeof(first), "%s", fe_errmsg());
+			fe_dev_close(dst);
+			r->resumed_src = ret == -ETIME;
+			return fe_err(ret, "source stop failed: %s", first);
+		}
+	}
+	r->t_shown = fe_now_ns();
+	ret = fe_dev_get_bases(src);
+	if (ret)
+		return fail_resume(src, dst, kind, false, r, ret);
+	r->t_bases = fe_now_ns();
+	/* V1: the index to resume from is the used index: nothing half done. */
+	for (i = 0; i < fe_dev_nvrings(src); i++) {
+		uint16_t used = fe_vq_used_idx(fe_net_vq(net, i));
+
+		if ((uint16_t)src->bases[i] != used) {
+			r->base_mismatch++;
+			FE_LOG("warning: ring %u: GET_VRING_BASE %u but used index %u", i,
+			       src->bases[i], used);
+		}
+	}
+	/* Source is quiet now: the next frame the driver sees comes from the destination. */
+	fe_net_wait_caught_up(net, 100);
+	fe_net_arm_mark(net);
+
+	state = vu_has(&src->vu, VU_PF_DEVICE_STATE);
+	if (state) {
+		ret = fe_dev_save_state(src, &blob, &len);
+		if (ret)
+			return fail_resume(src, dst, kind, true, r, ret);
+		r->blob_len = len;
+		if (fe_blob_check(blob, len, &r->blob_version, why, sizeof(why)) != 0)
+			FE_LOG("warning: saved device state: %s", why);
+	}
+	r->t_saved = fe_now_ns();
+
+	if (!connected) {
+		ret = fe_dev_open(dst, net, dst_path, src->o, ~same, same);
+		if (!ret)
+			ret = fe_dev_set_mem(dst);
+		if (ret) {
+			free(blob);
+			return fail_resume(src, dst, kind, true, r, ret);
+		}
+	}
+	if (state && !vu_has(&dst->vu, VU_PF_DEVICE_STATE)) {
+		free(blob);
+		fe_err(-ENOTSUP, "destination %s cannot load device state (no DEVICE_STATE)",
+		       dst_path);
+		return fail_resume(src, dst, kind, true, r, -ENOTSUP);
+	}
+	/*
+	 * Rings first (default): vstop maps the loaded ring positions onto rings that exist;
+	 * with protocol feature STATUS nothing runs before DRIVER_OK anyway.
+	 */
+	if (!mo->state_first) {
+		ret = fe_dev_rings(dst, src->bases);
+		if (ret) {
+			free(blob);
+			return fail_resume(src, dst, kind, true, r, ret);
+		}
+	}
+	if (state) {
+		if (mo->corrupt != FE_CORRUPT_NONE) {
+			fe_blob_corrupt(blob, &len, mo->corrupt);
+			FE_LOG("sending a damaged device state (%s, %zu bytes) on purpose",
+			       fe_corrupt_name(mo->corrupt), len);
+		}
+		ret = fe_dev_load_state(dst, blob, len, &r->check);
+		free(blob);
+		if (ret) {
+			r->refused = ret == -EREMOTEIO;
+			return fail_resume(src, dst, kind, true, r, ret);
+		}
+		r->state_moved = true;
+	}
+	r->t_loaded = fe_now_ns();
+
+	ret = mo->state_first ? fe_dev_rings(dst, src->bases) : 0;
+	if (!ret)
+		ret = fe_dev_driver_ok(dst);
+	if (!ret && vu_has(&dst->vu, VU_PF_STATUS)) {
+		uint8_t st;
+
+		/* A state saved while stopped may come back stopped: resume it then. */
+		ret = fe_dev_get_status(dst, &st);
+		if (!ret && (st & VS_STATUS_DEVICE_STOPPED)) {
+			dst->stopped = FE_STOP_STOPPED;
+			ret = fe_dev_resume(dst, FE_STOP_STOPPED, &sr);
+		}
+	}
+	if (ret)
+		return fail_resume(src, dst, kind, true, r, ret);
+	r->t_started = fe_now_ns();
+
+	r->t_first = fe_net_wait_mark(net, mo->first_frame_ms);
+	if (!r->t_first)
+		return fe_err(-ETIMEDOUT, "no frame came back through the destination %s within %u ms",
+			      dst_path, mo->first_frame_ms);
+	/* The source is done: a fresh connection will be needed to go back (ping-pong). */
+	fe_dev_close(src);
+	return 0;
+}

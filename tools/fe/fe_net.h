@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef FE_NET_H
+#define FE_NET_H
+
+/**
+ * @file
+ * The virtio-net driver: queue pairs in guest memory, a data thread that sends
+ * sequence-numbered frames on every tx ring and checks every frame that comes back on
+ * the rx ring of the same pair (backend in loopback / macswap): exactly once, in order,
+ * intact. It keeps running, and keeps kicking, whatever the control thread does to the
+ * device (stop, migrate): a real guest does not stop sending because its NIC is migrated.
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fe_ring.h"
+
+#define FE_NET_HDR_LEN   12     /* virtio_net_hdr with VERSION_1 (num_buffers included) */
+#define FE_BUF_LEN       2048
+#define FE_ETH_HLEN      14
+#define FE_ETHERTYPE     0x88b5 /* IEEE local experimental */
+#define FE_FRAME_MAGIC   0x45465356u /* "VSFE" */
+#define FE_FRAME_MIN     (FE_ETH_HLEN + 16)
+#define FE_FRAME_MAX     (FE_BUF_LEN - FE_NET_HDR_LEN)
+#define FE_SEQ_WINDOW    65536  /* frames remembered per queue to tell late from dup */
+
+struct fe_qstats {
+	uint64_t sent;     /**< frames posted on tx */
+	uint64_t txdone;   /**< tx buffers the device returned */
+	uint64_t rcvd;     /**< distinct own frames received */
+	uint64_t lost;     /**< gaps seen (a later frame arrived first), minus late arrivals */
+	uint64_t dup;      /**< a frame received twice */
+	uint64_t reord;    /**< a frame that arrived after a later one */
+	uint64_t bad;      /**< corrupt frame, wrong length, wrong queue, bad used id */
+	uint64_t foreign;  /**< not ours (another ethertype) */
+};
+
+struct fe_qp {
+	uint16_t id;
+	struct fe_vq rx;
+	struct fe_vq tx;
+	uint64_t next_seq;
+	uint64_t expect;
+	uint64_t *seen;       /**< bitmap of FE_SEQ_WINDOW seqs below expect */
+	struct fe_qstats st;
+	double tokens;
+	uint64_t tok_ns;
+};
+
+struct fe_net_cfg {
+	unsigned int nqp;
+	unsigned int ring_size;
+	unsigned int frame_size;
+	unsigned int flows;      /**< flow ids cycled through (carried, not checked) */
+	uint64_t rate_pps;       /**< total, 0 = flat out */
+	uint64_t count;          /**< frames per queue, 0 = unlimited */
+	bool busy_poll;          /**< never sleep when idle */
+};
+
+struct fe_net;
+typedef void (*fe_net_tick_fn)(struct fe_net *net, void *arg);
+
+struct fe_net {
+	struct fe_net_cfg cfg;
+	struct fe_mem mem;
+	struct fe_qp *qp;
+	pthread_t thr;
+	bool started;
+	/* Control -> data thread knobs (atomic ints). */
+	int quit;
+	int pause;        /**< post no new tx frames */
+	int force_kick;   /**< kick every ring every 100 us, wanted or not (R8 probe) */
+	int no_kick;      /**< never kick (R9 probe) */
+	/* Downtime mark: first own frame received after arming. */
+	int mark_armed;
+	uint64_t mark_rx_ns;
+	uint64_t last_rx_ns;
+	uint64_t max_rx_gap_ns;
+	uint64_t loops;
+	fe_net_tick_fn tick;  /**< called about once a second from the data thread */
+	void *tick_arg;
+};
+
+int fe_net_init(struct fe_net *net, const struct fe_net_cfg *cfg);
+void fe_net_fini(struct fe_net *net);
+/** Post every rx buffer and start the data thread (paused if @p paused). */
+int fe_net_start(struct fe_net *net, bool paused);
+void fe_net_stop(struct fe_net *net);
+
+static inline void
+fe_net_set(int *knob, int v)
+{
+	__atomic_store_n(knob, v, __ATOMIC_RELEASE);
+}
+
+/** Sum of all queues' counters. */
+void fe_net_totals(const struct fe_net *net, struct fe_qstats *sum);
+/** Frames sent and neither received nor known lost. */
+uint64_t fe_net_inflight(const struct fe_net *net);
+/**
+ * Pause tx and wait until every frame in flight came back (or was declared lost),
+ * at most @p timeout_ms. @return 0, or -ETIMEDOUT with frames still in flight.
+ */
+int fe_net_drain(struct fe_net *net, unsigned int timeout_ms);
+/** Wait until at least @p n more own frames were received; @return 0 or -ETIMEDOUT. */
+int fe_net_wait_rx(struct fe_net *net, uint64_t n, unsigned int timeout_ms);
+
+/** Arm the mark: the data thread timestamps the next own frame it receives. */
+void fe_net_arm_mark(struct fe_net *net);
+/** Wait for the armed mark, @return its time (ns) or 0 on timeout. */
+uint64_t fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms);
+
+/** Interrupts (call eventfd writes by the device) on/off on every ring. */
+void fe_net_set_interrupts(struct fe_net *net, bool on);
+
+/** Ring index helpers: vhost-user vring numbers of queue pair q. */
+static inline unsigned int fe_rxq_vring(unsigned int q) { return 2 * q; }
+static inline unsigned int fe_txq_vring(unsigned int q) { return 2 * q + 1; }
+/** The ring with vhost-user index @p vring. */
+struct fe_vq *fe_net_vq(struct fe_net *net, unsigned int vring);
+
+#endif /* FE_NET_H */
