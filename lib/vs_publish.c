@@ -31,11 +31,20 @@ side_live(const struct vs_ctl *ctl, uint16_t dev, uint16_t vq)
 	return dev == VS_DEV_NONE || (vs_dev_live(ctl, dev) && ctl->devs[dev].vq_ready[vq]);
 }
 
-/* Park streams hold frames for a stopped tx device; not while its resume flushes them. */
+/*
+ * Park streams hold frames for a tx device that is attached and stopped (or stopping, or
+ * quiesced for a migration): a guest that will come back. Not for a device nobody is
+ * connected to, nor while a resume flushes what was held.
+ */
 static bool
 side_parkable(const struct vs_ctl *ctl, uint16_t dev)
 {
-	return dev != VS_DEV_NONE && !ctl->devs[dev].resuming;
+	const struct vs_dev *d;
+
+	if (dev == VS_DEV_NONE)
+		return false;
+	d = &ctl->devs[dev];
+	return d->attached && !d->resuming && (d->reg.state != VS_RUN_RUNNING || d->quiesce_req);
 }
 
 static vs_stream_fn

@@ -348,6 +348,24 @@ Test(ctl, R9_resume_with_park_streams_flushes_first)
 	cr_assert(listed(stream_fn));
 }
 
+Test(ctl, M1_no_parking_for_a_detached_device)
+{
+	dev1 = add_dev("dev1", &mk);
+	add_stream(0, VS_DEV_NONE, dev1, 2, true);
+	cr_assert(!listed(park_fn), "attached, DRIVER_OK not set yet: nothing to hold for");
+	cr_assert(!listed(stream_fn) || ran[2] == 0);
+	set_status(dev1, VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER | VS_STATUS_FEATURES_OK);
+	set_status(dev1, LIVE);
+	set_status(dev1, STOP);
+	cr_assert(listed(park_fn));
+	struct vs_op *op = vs_op_alloc(VS_OP_DETACH, dev1);
+	run(op);
+	cr_assert(!listed(park_fn), "front end gone: the peer's frames are not held");
+	settle(1);
+	cr_assert(vs_op_done(op));
+	vs_op_free(op);
+}
+
 Test(ctl, R10_refused_write_counted_and_changes_nothing)
 {
 	uint8_t v = LIVE & ~VS_STATUS_FEATURES_OK;
