@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The main job, end to end: install what is missing, build, start vstop with two vhost-user
 # ports forwarding (io) for a dpdk-testpmd front end (two net_virtio_user ports), stop
-# both devices while frames flow, resume them, and print what happened.
+# both devices while frames flow, resume them, and print what happened. Then migrate a
+# live device between two vstop instances with vstop-fe (our own front end and driver,
+# since no stock driver moves device state) and print the downtime and frame counts.
 #
 # The stop and resume go through vstop's demo hook (SIGUSR2: stop every running vhost
 # device, or resume every stopped one) until the console / control socket exists.
@@ -29,9 +31,10 @@ tp_log="$work/testpmd.log"
 fifo="$work/testpmd.in"
 vs_pid=""
 tp_pid=""
+mig_pids=""
 
 cleanup() {
-	for pid in $tp_pid $vs_pid; do
+	for pid in $tp_pid $vs_pid $mig_pids; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -TERM "$pid" 2>/dev/null || true
 			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -39,7 +42,7 @@ cleanup() {
 		fi
 	done
 	exec 3>&- 2>/dev/null || true
-	rm -f "$fifo" "$sock0" "$sock1"
+	rm -f "$fifo" "$sock0" "$sock1" "$work/a.sock" "$work/b.sock"
 }
 trap cleanup EXIT
 
@@ -126,4 +129,20 @@ kill -TERM "$vs_pid"
 for _ in $(seq 100); do kill -0 "$vs_pid" 2>/dev/null || break; sleep 0.1; done
 echo "== vstop at exit:"
 tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
+
+echo "== migration: vstop A and vstop B (loopback, 2 queue pairs), vstop-fe moves the live"
+echo "   device A -> B -> A ... (stop at A, save state, load at B, resume at B) under traffic"
+for side in a b; do
+	"$builddir/app/vstop" --no-huge -m 256 --no-pci --file-prefix "$tag-$side" --lcores 0@0,1@1 \
+		--log-level 'lib.vhost.*:warning' -- \
+		--vhost "$work/$side.sock,queues=2" --fwd loopback --idle-backoff-us 50 \
+		>"$work/vstop-$side.log" 2>&1 &
+	mig_pids="$mig_pids $!"
+	wait_log "$work/vstop-$side.log" "vstop ready" 30
+done
+rc=0
+"$builddir/tools/fe/vstop-fe" -s "$work/a.sock" -p "$work/b.sock" -q 2 --migrate 6 --gap 200 \
+	--quiet >"$work/vstop-fe.log" 2>&1 || rc=$?
+grep -E "^(frames|lost|migrations|stops|result)|downtime" "$work/vstop-fe.log" | sed 's/^/   /'
+[ $rc -eq 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
 echo "== logs: $work"
