@@ -167,7 +167,19 @@ cmd_exec_line(const char *line, struct cmd_out *o)
 		if (ul >= sizeof(usage))
 			break;
 	}
-	cmd_err(o, "bad arguments for '%s'; usage: %s", words[0], usage);
+	/* the words that did match, e.g. "show device" */
+	char head[CMD_MAX_LINE] = "";
+	size_t hl = 0;
+
+	char syn[CMD_MAX_LINE], *toks[CMD_MAX_WORDS];
+	int nt;
+
+	snprintf(syn, sizeof(syn), "%s", best->syntax);
+	nt = cmd_split(syn, toks, CMD_MAX_WORDS);
+	for (int w = 0; w < best_score && w < n && w < nt && toks[w][0] != '<' &&
+	     hl < sizeof(head); w++)
+		hl += snprintf(head + hl, sizeof(head) - hl, "%s%s", w ? " " : "", words[w]);
+	cmd_err(o, "bad arguments for '%s'; usage: %s", head, usage);
 	return 0;
 }
 

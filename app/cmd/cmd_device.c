@@ -64,7 +64,7 @@ device_op(struct cmd_out *o, int argc, char **argv)
 			break;
 	if (i == RTE_DIM(ops))
 		return cmd_err(o, "unknown device operation '%s'", argv[1]);
-	APP_LOG(INFO, "console: device %s port %u", ops[i].name, port);
+	APP_LOG(INFO, "command: device %s port %u", ops[i].name, port);
 	rc = vs_ctl_simple(app.ctl, ops[i].op, aq_port(port)->dev, aq_op_timeout_ms());
 	if (rc < 0)
 		return op_error(o, port, ops[i].name, rc);
@@ -155,7 +155,7 @@ device_save(struct cmd_out *o, int argc, char **argv)
 	free(blob);
 	if (rc < 0)
 		return cmd_err(o, "port %u: cannot write the device state: %s", port, err);
-	APP_LOG(INFO, "console: port %u device state saved to %s (%ld bytes)", port, path, len);
+	APP_LOG(INFO, "command: port %u device state saved to %s (%ld bytes)", port, path, len);
 	out_u64(o, "port", port);
 	out_str(o, "file", "%s", path);
 	out_u64(o, "bytes", (uint64_t)len);
@@ -177,9 +177,8 @@ device_load(struct cmd_out *o, int argc, char **argv)
 	if (rc < 0)
 		return cmd_err(o, "port %u: device state refused, device unchanged: %s", port,
 			       err[0] ? err : strerror(-rc));
-	APP_LOG(INFO, "console: port %u device state loaded from %s", port, path);
-	out_u64(o, "port", port);
-	out_str(o, "file", "%s", path);
+	APP_LOG(INFO, "command: port %u device state loaded from %s", port, path);
+	out_str(o, "loaded_from", "%s", path);
 	return cmd_show_device(o, port);
 }
 

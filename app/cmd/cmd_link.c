@@ -65,7 +65,7 @@ set_link(struct cmd_out *o, int argc, char **argv)
 	rc = vs_ctl_dev_info(app.ctl, p->dev, &info, aq_op_timeout_ms());
 	if (rc < 0)
 		return cmd_err(o, "port %u: engine did not answer: %s", port, strerror(-rc));
-	APP_LOG(INFO, "console: port %u link %s%s", port, argv[2],
+	APP_LOG(INFO, "command: port %u link %s%s", port, argv[2],
 		info.config_pending ? " (deferred until resume, R7)" : "");
 	out_u64(o, "port", port);
 	out_str(o, "requested", "%s", argv[2]);

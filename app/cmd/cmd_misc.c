@@ -19,7 +19,8 @@ help(struct cmd_out *o, int argc, char **argv)
 	const char *topic = argc > 1 ? argv[1] : NULL;
 	unsigned int n = 0;
 
-	out_arr_begin(o, "commands");
+	if (o->fmt == CMD_FMT_JSON)
+		out_arr_begin(o, "commands");
 	for (unsigned int i = 0; i < cmd_count(); i++) {
 		const struct cmd_def *d = cmd_get(i);
 
@@ -36,7 +37,8 @@ help(struct cmd_out *o, int argc, char **argv)
 		out_str(o, "example", "%s", d->example);
 		out_obj_end(o);
 	}
-	out_arr_end(o);
+	if (o->fmt == CMD_FMT_JSON)
+		out_arr_end(o);
 	if (n == 0)
 		return cmd_err(o, "no command starts with '%s' (try 'help')", topic);
 	if (topic == NULL)

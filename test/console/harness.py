@@ -1,0 +1,344 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Real-process harness for the console tests: vstop (console under a pseudo-terminal,
+control socket, command file), dpdk-testpmd as a virtio-user front end, and the telemetry
+socket. Every process is started here and ended here, by PID."""
+
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def skip(why):
+    print(f"SKIP: {why}")
+    sys.exit(SKIP)
+
+
+def runtime_dir(prefix):
+    if os.geteuid() == 0:
+        return f"/var/run/dpdk/{prefix}"
+    base = os.environ.get("XDG_RUNTIME_DIR", "/tmp")
+    return f"{base}/dpdk/{prefix}"
+
+
+def _end(pid, proc=None, timeout=15.0):
+    """SIGTERM one process we started, then SIGKILL if it does not go."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if proc is not None:
+                if proc.poll() is not None:
+                    return proc.returncode
+            else:
+                wpid, status = os.waitpid(pid, os.WNOHANG)
+                if wpid == pid:
+                    return os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            return None
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc is not None:
+        proc.wait()
+        return proc.returncode
+    try:
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+    except ChildProcessError:
+        return None
+
+
+class Vstop:
+    """One vstop process with one vhost-user port (port 0)."""
+
+    def __init__(self, vstop_bin, name, interactive=False, ctl=True, script=None,
+                 fwd="loopback", extra=(), eal_extra=()):
+        tag = f"{name}_{os.getpid()}"
+        self.prefix = f"vsc_{tag}"
+        self.sock = f"/tmp/vsc_{tag}.sock"
+        self.ctl_path = f"/tmp/vsc_{tag}.ctl" if ctl else None
+        self.interactive = interactive
+        self.pid = None
+        self.proc = None
+        self.fd = None
+        self.out = b""
+        self.returncode = None
+        for p in (self.sock, self.ctl_path):
+            if p and os.path.exists(p):
+                os.unlink(p)
+        argv = [vstop_bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
+                self.prefix, "--lcores", "0@0,1@1"] + list(eal_extra) + [
+                "--", "--vhost", self.sock, "--fwd",
+                fwd, "--idle-backoff-us", "50"]
+        if ctl:
+            argv += ["--ctl", self.ctl_path]
+        if script:
+            argv += ["--cmdline-file", script]
+        if interactive:
+            argv += ["-i"]
+        argv += list(extra)
+        self.argv = argv
+        if interactive:
+            pid, fd = pty.fork()
+            if pid == 0:
+                try:
+                    os.execv(vstop_bin, argv)
+                finally:
+                    os._exit(127)
+            self.pid, self.fd = pid, fd
+        else:
+            self.logf = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                         stderr=subprocess.STDOUT)
+            self.pid = self.proc.pid
+        self._conn = None
+
+    # ---- output ----
+    def _pump(self, timeout):
+        if self.fd is not None:
+            r, _, _ = select.select([self.fd], [], [], timeout)
+            if r:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    return False
+                self.out += data
+            return True
+        time.sleep(timeout)
+        self.logf.seek(0)
+        self.out = self.logf.read()
+        return self.proc.poll() is None
+
+    def expect(self, pattern, timeout=20.0, start=0):
+        """Wait until bytes @pattern appear in the output after offset @start.
+        @return the offset just past it."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode()
+        end = time.time() + timeout
+        while True:
+            i = self.out.find(pattern, start)
+            if i >= 0:
+                return i + len(pattern)
+            if time.time() > end:
+                raise TestFailure(f"timeout waiting for {pattern!r}; output tail:\n"
+                                  + self.out[-3000:].decode(errors="replace"))
+            if not self._pump(0.05) and self.out.find(pattern, start) < 0:
+                raise TestFailure(f"vstop exited while waiting for {pattern!r}; output:\n"
+                                  + self.out[-3000:].decode(errors="replace"))
+
+    def settle(self, quiet=0.3, timeout=5.0):
+        """Read until the output has been quiet for @quiet seconds."""
+        end = time.time() + timeout
+        n = -1
+        while len(self.out) != n and time.time() < end:
+            n = len(self.out)
+            self._pump(quiet)
+
+    def wait_ready(self):
+        self.expect("vstop ready pid=", timeout=30)
+        if self.interactive:
+            self.expect("vstop> ", timeout=10)
+
+    # ---- interactive console ----
+    def type(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        os.write(self.fd, data)
+
+    def console(self, line, timeout=20.0):
+        """Type a line at the prompt, return what it printed before the next prompt."""
+        start = len(self.out)
+        self.type(line + "\n")
+        end = self.expect("vstop> ", timeout=timeout, start=start)
+        text = self.out[start:end - len("vstop> ")].decode(errors="replace")
+        return text.replace("\r", "")
+
+    # ---- control socket ----
+    def connect(self):
+        if self._conn is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(30)
+            s.connect(self.ctl_path)
+            self._conn = (s, s.makefile("rwb"))
+        return self._conn
+
+    def cmd_raw(self, line):
+        s, f = self.connect()
+        f.write(line.encode() + b"\n")
+        f.flush()
+        reply = f.readline()
+        check(reply.endswith(b"\n"), f"no complete answer to {line!r}: {reply!r}")
+        return reply.decode()
+
+    def cmd(self, line):
+        raw = self.cmd_raw(line)
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise TestFailure(f"answer to {line!r} is not JSON ({e}): {raw!r}")
+
+    def ok(self, line):
+        r = self.cmd(line)
+        check(r.get("ok") is True, f"{line!r} failed: {r}")
+        return r
+
+    def err(self, line, contains=None):
+        r = self.cmd(line)
+        check(r.get("ok") is False and isinstance(r.get("error"), str) and r["error"],
+              f"{line!r} should fail with an error: {r}")
+        if contains:
+            check(contains in r["error"], f"{line!r}: error {r['error']!r} lacks {contains!r}")
+        return r
+
+    def wait_status(self, pred, what, timeout=30.0, port=0):
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            last = self.ok(f"show device status {port}")
+            if pred(last):
+                return last
+            time.sleep(0.2)
+        raise TestFailure(f"timeout waiting for {what}; last status: {last}")
+
+    # ---- end ----
+    def stop(self):
+        if self._conn is not None:
+            try:
+                self._conn[1].close()
+                self._conn[0].close()
+            except OSError:
+                pass
+            self._conn = None
+        if self.pid is not None and self.returncode is None:
+            self.returncode = _end(self.pid, self.proc)
+        if self.fd is not None:
+            try:
+                while self._pump(0.05):
+                    pass
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+        elif self.proc is not None:
+            self._pump(0)
+        return self.returncode
+
+    def wait_exit(self, timeout=20.0):
+        """Wait for vstop to leave on its own (quit)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc is not None:
+                if self.proc.poll() is not None:
+                    self.returncode = self.proc.returncode
+                    self._pump(0)
+                    return self.returncode
+            else:
+                self._pump(0.05)
+                wpid, status = os.waitpid(self.pid, os.WNOHANG)
+                if wpid == self.pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+                    return self.returncode
+            time.sleep(0.05)
+        raise TestFailure("vstop did not exit")
+
+    def cleanup(self):
+        self.stop()
+        for p in (self.sock, self.ctl_path):
+            if p and os.path.exists(p):
+                os.unlink(p)
+        shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
+
+
+class Testpmd:
+    """dpdk-testpmd with a net_virtio_user port on vstop's socket: a front end that
+    negotiates and sets DRIVER_OK. Interactive, never started: it does not poll."""
+
+    def __init__(self, name, vhost_sock):
+        self.bin = shutil.which("dpdk-testpmd")
+        if self.bin is None:
+            skip("dpdk-testpmd not installed")
+        self.prefix = f"vscfe_{name}_{os.getpid()}"
+        self.logf = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [self.bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", self.prefix,
+             "--lcores", "0@0,1@1", "--vdev", f"net_virtio_user0,path={vhost_sock}", "--",
+             "-i", "--total-num-mbufs=2048"],
+            stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT)
+
+    def send(self, line):
+        """A testpmd console command."""
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def log(self):
+        self.logf.seek(0)
+        return self.logf.read().decode(errors="replace")
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b"quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                _end(self.proc.pid, self.proc)
+        shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
+
+
+def telemetry(prefix, *cmds):
+    """Send telemetry commands over the v2 socket; @return the decoded answers."""
+    path = os.path.join(runtime_dir(prefix), "dpdk_telemetry.v2")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    s.connect(path)
+    info = json.loads(s.recv(16384).decode())
+    bufsize = int(info.get("max_output_len", 16384))
+    out = []
+    for c in cmds:
+        s.send(c.encode())
+        out.append(json.loads(s.recv(bufsize).decode()))
+    s.close()
+    return out
+
+
+def main(tests):
+    """python3 test_console.py VSTOP_BIN TEST_NAME"""
+    if len(sys.argv) != 3 or sys.argv[2] not in tests:
+        print(f"usage: {sys.argv[0]} VSTOP_BIN {{{','.join(tests)}}}", file=sys.stderr)
+        sys.exit(2)
+    vstop_bin = sys.argv[1]
+    if not os.access(vstop_bin, os.X_OK):
+        skip(f"{vstop_bin} not built")
+    try:
+        tests[sys.argv[2]](vstop_bin)
+    except TestFailure as e:
+        print(f"FAIL: {e}")
+        sys.exit(1)
+    print("PASS")
+    sys.exit(0)
