@@ -7,6 +7,7 @@
 Exit 0 pass, 1 fail, 77 skip (vstop or dpdk-testpmd not built / installed)."""
 
 import difflib
+import glob
 import os
 import re
 import shutil
@@ -51,6 +52,33 @@ def text_field(out, key):
     m = re.search(r"^\s*" + re.escape(key) + r":\s*(.*)$", out, re.M)
     check(m is not None, f"no '{key}:' in console output:\n{out}")
     return m.group(1).strip()
+
+
+# ---- the example scripts in config/ ----
+
+def t_config_scripts(vstop_bin):
+    """Every command of every config/*.cmd succeeds on a device a front end brought up."""
+    scripts = sorted(glob.glob(os.path.join(ROOT, "config", "*.cmd")))
+    check(len(scripts) >= 2, f"config scripts missing: {scripts}")
+    d = tempfile.mkdtemp(prefix="vsc_config_")
+
+    def run_all(v):
+        for path in scripts:
+            ran = 0
+            for line in open(path):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                # state files go to our own temporary directory
+                line = re.sub(r"/tmp/\S+", os.path.join(d, "state"), line)
+                v.ok(line)
+                ran += 1
+            check(ran > 0, f"{path}: no commands")
+        check(os.path.getsize(os.path.join(d, "state")) > 0, "device save wrote nothing")
+    try:
+        with_front_end(vstop_bin, "config", run_all)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- interactive console under a pseudo-terminal ----
@@ -578,6 +606,7 @@ TESTS = {
     "console_interactive_prompt_completion_errors": t_interactive,
     "console_ctl_socket_commands_and_errors": t_ctl,
     "console_cmdline_file_script": t_script,
+    "console_config_scripts_run_clean": t_config_scripts,
     "console_telemetry_endpoints": t_telemetry,
     "console_R6_device_stop_shows_DEVICE_STOPPED": t_stop_console,
     "console_S2_suspend_shows_SUSPEND_without_DRIVER_OK": t_suspend,
