@@ -157,8 +157,17 @@ devstate_collect(struct vhost_port *vp, uint8_t **blob, char *err, size_t errlen
 	ds->features = info.features;
 	ds->status = info.status_base;
 	ds->config = info.config;
-	ds->nb_vqs = info.nb_vqs;
-	for (uint16_t vq = 0; vq < info.nb_vqs; vq++) {
+	/*
+	 * The rings the front end set up: a driver may use fewer pairs than the port
+	 * offers, and a ring that does not exist has no position.
+	 */
+	ds->nb_vqs = RTE_MIN(info.nb_vqs, vhost_port_nb_vrings(vp));
+	if (ds->nb_vqs == 0) {
+		set_err(err, errlen, "no ring set up (no front end connected?)");
+		len = -ENODEV;
+		goto out;
+	}
+	for (uint16_t vq = 0; vq < ds->nb_vqs; vq++) {
 		struct vs_op *op = vs_op_alloc(VS_OP_GET_VQ_STATE, vp->port->dev);
 
 		if (op == NULL)
@@ -183,6 +192,10 @@ devstate_collect(struct vhost_port *vp, uint8_t **blob, char *err, size_t errlen
 		goto out;
 	}
 	for (uint16_t vq = 0; vq < info.nb_vqs; vq++) {
+		if (vq >= ds->nb_vqs) {
+			hs.skipped += hs.nb[vq]; /* held for a ring the driver does not have */
+			continue;
+		}
 		ds->vq[vq].nb_held = hs.nb[vq];
 		ds->vq[vq].held = hs.frames[vq];
 	}
@@ -373,8 +386,24 @@ devstate_apply(struct vhost_port *vp, const uint8_t *blob, size_t len, char *err
 	}
 	job.counters = ds->counters;
 
-	/* Validated: apply. Positions first (the engine refuses them on a live device). */
-	for (uint16_t vq = 0; vq < ds->nb_vqs; vq++) {
+	/*
+	 * Validated: apply. Positions first (the engine refuses them on a live device).
+	 * A device that has not started yet (no new_device: the state comes before the
+	 * ring setup or before DRIVER_OK, QEMU's order) keeps them until it starts.
+	 */
+	if (!info.attached) {
+		struct vs_vq_state pos[VS_MAX_VQS];
+
+		for (uint16_t vq = 0; vq < ds->nb_vqs; vq++)
+			pos[vq] = ds->vq[vq].st;
+		vhost_port_set_load_pos(vp, pos, ds->nb_vqs, ds->features);
+	}
+	for (uint16_t vq = 0; info.attached && vq < ds->nb_vqs; vq++) {
+		if (vq >= vhost_port_nb_vrings(vp)) {
+			VH_LOG(INFO, "%s: loaded position of vq %u ignored: the driver did not set "
+			       "that ring up", vp->path, vq);
+			continue;
+		}
 		op = vs_op_alloc(VS_OP_SET_VQ_STATE, vp->port->dev);
 		if (op == NULL)
 			goto nomem;
@@ -384,8 +413,7 @@ devstate_apply(struct vhost_port *vp, const uint8_t *blob, size_t len, char *err
 		if (rc != -ETIMEDOUT)
 			vs_op_free(op);
 		if (rc < 0) {
-			set_err(err, errlen, "vq %u position: %s%s", vq, strerror(-rc),
-				rc == -ENODEV ? " (rings not set up yet?)" : "");
+			set_err(err, errlen, "vq %u position: %s", vq, strerror(-rc));
 			if (vq > 0)
 				VH_LOG(ERR, "%s: state load failed after %u vq positions were set",
 				       vp->path, vq);

@@ -13,12 +13,38 @@
 #include "fwd.h"
 
 #define MAX_BURST 512
+#define WATCH_BURSTS 16
+
+/*
+ * Every WATCH_BURSTS dequeues from a guest tx ring: is the driver's avail index more than
+ * the ring size ahead? librte_vhost 22.11 does not check (it would take stale entries, up
+ * to a burst at a time, and drain a lie of 30000 entries in a few milliseconds: faster
+ * than any periodic check from the control lcore). Only counted here; the control lcore
+ * reads the count and gives the device DEVICE_NEEDS_RESET (vhost_health.c). Not a stop
+ * branch: the stream runs only while published, like any other.
+ */
+static __rte_noinline void
+watch_avail(struct fwd_stream *s)
+{
+	struct rte_vhost_vring vr;
+	int vid = *s->rx.vid;
+
+	s->watch_left = WATCH_BURSTS;
+	if (rte_vhost_get_vhost_vring(vid, s->rx.queue, &vr) == 0 &&
+	    rte_vhost_avail_entries(vid, s->rx.queue) > vr.size)
+		s->c.ring_errors++;
+}
 
 static inline uint16_t
-end_rx(const struct fwd_stream *s, struct rte_mbuf **pkts, uint16_t n)
+end_rx(struct fwd_stream *s, struct rte_mbuf **pkts, uint16_t n)
 {
-	if (s->rx.kind == PORT_VHOST)
-		return rte_vhost_dequeue_burst(*s->rx.vid, s->rx.queue, s->pool, pkts, n);
+	if (s->rx.kind == PORT_VHOST) {
+		uint16_t nb = rte_vhost_dequeue_burst(*s->rx.vid, s->rx.queue, s->pool, pkts, n);
+
+		if (unlikely(--s->watch_left == 0))
+			watch_avail(s);
+		return nb;
+	}
 	return rte_eth_rx_burst(s->rx.eth_id, s->rx.queue, pkts, n);
 }
 

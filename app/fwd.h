@@ -30,6 +30,8 @@ struct fwd_counters {
 	uint64_t drop;           /* frames the tx queue did not take */
 	uint64_t held;           /* frames held for a stopped tx device (park) */
 	uint64_t held_drop;      /* frames dropped because the hold buffer was full */
+	uint64_t ring_errors;    /* samples of a guest tx ring whose avail index was more
+				  * than the ring size ahead (fwd.c, vhost_health.c) */
 };
 
 struct fwd_stream {
@@ -39,6 +41,8 @@ struct fwd_stream {
 	struct lcore_ctx *lc;    /* owner */
 	uint16_t burst;
 	uint16_t rx_port, rx_q, tx_port, tx_q; /* app port ids and queue pairs, for stats */
+	uint32_t idx;            /* in app.streams (control side: ring health checks) */
+	uint16_t watch_left;     /* vhost dequeues until the next avail index sample */
 	struct fwd_counters c;
 } __rte_cache_aligned;
 

@@ -94,6 +94,7 @@ add_stream(vs_stream_fn fn, const struct app_port *rxp, const struct app_port *t
 	poller = rxp != NULL ? assign_poller(rxp->id, q) : assign_poller(txp->id, q);
 	s->pool = app.pool;
 	s->burst = (uint16_t)app.opts.burst;
+	s->watch_left = 1; /* sample the avail index at the first dequeue */
 	s->lc = &app.lcores[poller];
 	s->rx_port = rxp != NULL ? rxp->id : NO_PORT;
 	s->tx_port = txp != NULL ? txp->id : NO_PORT;
@@ -129,6 +130,7 @@ add_stream(vs_stream_fn fn, const struct app_port *rxp, const struct app_port *t
 		rte_free(s);
 		return rc;
 	}
+	s->idx = app.nb_streams;
 	app.streams[app.nb_streams++] = s;
 	APP_LOG(DEBUG, "stream %d: port %d q %u -> port %d q %u on lcore %u", rc,
 		rxp ? rxp->id : -1, q, txp ? txp->id : -1, q, app.lcores[poller].lcore_id);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ opts_usage(const char *prog)
 	       "  --cmdline-file FILE   run the console commands in FILE at start-up\n"
 	       "  --ctl PATH            control socket (mode 0600): one command per line,\n"
 	       "                        one JSON line back per command\n"
+	       "  --socket-group NAME   vhost-user server sockets mode 0660, group NAME\n"
+	       "                        (default: owner only, 0600)\n"
 	       "  -h, --help            this help\n"
 	       "\n"
 	       "Signals: SIGUSR1 prints port statistics; SIGUSR2 stops every running vhost\n"
@@ -190,6 +193,7 @@ enum {
 	OPT_ETH_QUEUES,
 	OPT_CMDLINE_FILE,
 	OPT_CTL,
+	OPT_SOCKET_GROUP,
 };
 
 static const struct option long_opts[] = {
@@ -205,6 +209,7 @@ static const struct option long_opts[] = {
 	{ "interactive", no_argument, NULL, 'i' },
 	{ "cmdline-file", required_argument, NULL, OPT_CMDLINE_FILE },
 	{ "ctl", required_argument, NULL, OPT_CTL },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -234,6 +239,7 @@ opts_parse(int argc, char **argv, struct app_opts *o)
 	o->burst = 32;
 	o->hold = 256;
 	o->eth_queues = 1;
+	o->socket_gid = -1;
 
 	optind = 1;
 	opterr = 0; /* our own messages */
@@ -291,6 +297,17 @@ opts_parse(int argc, char **argv, struct app_opts *o)
 				rc = fail(prog, "--ctl: socket path longer than %zu bytes",
 					  sizeof(o->ctl_path) - 1);
 			break;
+		case OPT_SOCKET_GROUP: {
+			const struct group *g = getgrnam(optarg);
+
+			if (g == NULL || strlen(optarg) >= sizeof(o->socket_group)) {
+				rc = fail(prog, "--socket-group: no group '%s'", optarg);
+				break;
+			}
+			snprintf(o->socket_group, sizeof(o->socket_group), "%s", optarg);
+			o->socket_gid = (long)g->gr_gid;
+			break;
+		}
 		case 'h':
 			opts_usage(prog);
 			return 1;

@@ -48,6 +48,8 @@ struct app_opts {
 	bool interactive;            /* -i: console prompt (console.c) */
 	char cmdline_file[512];      /* --cmdline-file: console script */
 	char ctl_path[OPT_PATH_MAX]; /* --ctl: control socket (ctl_sock.c) */
+	char socket_group[64];       /* --socket-group: vhost-user sockets 0660 with this group */
+	long socket_gid;             /* its gid; -1: sockets are owner-only (0600) */
 };
 
 const char *fwd_mode_name(enum fwd_mode m);

@@ -11,12 +11,15 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_vhost.h>
 
 #include "devstate_io.h"
+#include "fwd.h"
 #include "vhost_dev.h"
 #include "vhost_msg.h"
 #include "vhost_msg_layout.h"
@@ -82,6 +85,15 @@ ring_deliver(struct vhost_port *vp, uint16_t q, struct rte_ring *r)
 
 	if (r == NULL)
 		return;
+	if (2 * q >= vhost_port_nb_vrings(vp)) {
+		/* The driver did not set this ring up (fewer pairs than the port offers). */
+		n = ring_drop_all(r);
+		vp->hs[q].dropped += n;
+		if (n > 0)
+			VH_LOG(WARNING, "%s: %u frames for queue pair %u dropped: the driver has "
+			       "no such ring", vp->path, n, q);
+		return;
+	}
 	while ((n = rte_ring_sc_dequeue_burst(r, (void **)pkts, RTE_DIM(pkts), NULL)) > 0) {
 		uint16_t sent = rte_vhost_enqueue_burst(vp->vid, 2 * q, pkts, n);
 
@@ -132,26 +144,36 @@ be_set_vq_state(void *priv, uint16_t vq, const struct vs_vq_state *st)
 {
 	struct vhost_port *vp = priv;
 
-	if (!vp->connected ||
-	    rte_vhost_set_vring_base(vp->vid, vq, st->avail_idx, st->used_idx) != 0) {
-		/*
-		 * The ring does not exist yet (a state loaded before the rings were set up,
-		 * the order QEMU uses for virtiofsd): the front end's SET_VRING_BASE will
-		 * position it, so there is nothing to keep.
-		 */
-		VH_LOG(INFO, "%s: vq %u not set up: position %u/%u left to SET_VRING_BASE",
-		       vp->path, vq, st->avail_idx, st->used_idx);
-	}
+	if (!vp->connected || vq >= vhost_port_nb_vrings(vp) ||
+	    rte_vhost_set_vring_base(vp->vid, vq, st->avail_idx, st->used_idx) != 0)
+		return -ENODEV; /* devstate_io.c keeps positions for rings not set up yet */
 	return 0;
 }
 
+/*
+ * R7/S4: the engine calls this only while the device runs (never while stopped) and only
+ * while it is attached, so the vid is valid: destroy_device waits for VS_OP_DETACH, which
+ * runs on this same control lcore. The notification goes over the back-end request
+ * channel (vhost-user CONFIG_CHANGE_MSG) if the front end gave one. No reply is asked
+ * for: the control lcore must never wait for a front end.
+ */
 static void
 be_config_changed(void *priv)
 {
 	struct vhost_port *vp = priv;
+	uint64_t pf = 0;
+	int rc;
 
-	/* librte_vhost 22.11 has no virtio-net config space for a non-vDPA device. */
-	VH_LOG(INFO, "%s: config changed", vp->path);
+	if (!__atomic_load_n(&vp->slave_channel, __ATOMIC_ACQUIRE) ||
+	    rte_vhost_get_negotiated_protocol_features(vp->vid, &pf) != 0 ||
+	    !(pf & (1ull << VHU_PROTO_F_SLAVE_REQ))) {
+		VH_LOG(INFO, "%s: config changed (the front end gave no back-end channel: "
+		       "not notified)", vp->path);
+		return;
+	}
+	rc = rte_vhost_slave_config_change(vp->vid, false);
+	VH_LOG(INFO, "%s: config changed, front end notified%s", vp->path,
+	       rc == 0 ? "" : " (send failed)");
 }
 
 static void
@@ -206,6 +228,127 @@ port_by_path(const char *path)
 	return NULL;
 }
 
+uint16_t
+vhost_port_nb_vrings(struct vhost_port *vp)
+{
+	int vid = __atomic_load_n(&vp->vid, __ATOMIC_ACQUIRE);
+
+	return vid < 0 ? 0 : rte_vhost_get_vring_num(vid);
+}
+
+bool
+vhost_port_is_current(struct vhost_port *vp, int vid)
+{
+	return __atomic_load_n(&vp->vid, __ATOMIC_ACQUIRE) == vid;
+}
+
+void
+vhost_port_set_load_pos(struct vhost_port *vp, const struct vs_vq_state *pos, uint16_t nb_vqs,
+			uint64_t features)
+{
+	pthread_mutex_lock(&vp->conn_lock);
+	vp->load_features = features;
+	for (uint16_t vq = 0; vq < RTE_DIM(vp->load_pos); vq++) {
+		vp->load_pos_set[vq] = vq < nb_vqs && vq < 2 * vp->nb_qp;
+		if (vp->load_pos_set[vq])
+			vp->load_pos[vq] = pos[vq];
+	}
+	pthread_mutex_unlock(&vp->conn_lock);
+}
+
+void
+vhost_port_vring_base_set(struct vhost_port *vp, uint16_t vq, uint16_t base)
+{
+	if (vq >= RTE_DIM(vp->load_pos))
+		return;
+	pthread_mutex_lock(&vp->conn_lock);
+	if (vp->load_pos_set[vq]) {
+		vp->load_pos_set[vq] = false;
+		if (vp->load_pos[vq].avail_idx != base)
+			VH_LOG(WARNING, "%s: SET_VRING_BASE %u for vq %u after the state load: "
+			       "it replaces the loaded position %u", vp->path, base, vq,
+			       vp->load_pos[vq].avail_idx);
+	}
+	pthread_mutex_unlock(&vp->conn_lock);
+}
+
+/* Apply the loaded ring positions kept for a device that had not started. */
+static void
+apply_load_pos(struct vhost_port *vp)
+{
+	struct vs_vq_state pos[RTE_DIM(vp->load_pos)];
+	bool set[RTE_DIM(vp->load_pos)];
+	uint16_t nvr = vhost_port_nb_vrings(vp);
+	uint64_t features;
+
+	pthread_mutex_lock(&vp->conn_lock);
+	memcpy(pos, vp->load_pos, sizeof(pos));
+	memcpy(set, vp->load_pos_set, sizeof(set));
+	memset(vp->load_pos_set, 0, sizeof(vp->load_pos_set));
+	features = vp->load_features;
+	pthread_mutex_unlock(&vp->conn_lock);
+	if (memchr(set, true, sizeof(set)) != NULL && features != vp->negotiated) {
+		/* Loaded before SET_FEATURES, and the driver then chose others (M3). */
+		VH_LOG(ERR, "%s: state loaded with features 0x%" PRIx64 ", driver negotiated 0x%"
+		       PRIx64 ": loaded ring positions not used", vp->path, features,
+		       vp->negotiated);
+		return;
+	}
+	for (uint16_t vq = 0; vq < RTE_DIM(pos); vq++) {
+		struct vs_op *op;
+		int rc;
+
+		if (!set[vq])
+			continue;
+		if (vq >= nvr) {
+			VH_LOG(WARNING, "%s: loaded position of vq %u dropped: the driver did not "
+			       "set that ring up", vp->path, vq);
+			continue;
+		}
+		op = vs_op_alloc(VS_OP_SET_VQ_STATE, vp->port->dev);
+		if (op == NULL)
+			continue;
+		op->vq = vq;
+		op->in.vq_state = pos[vq];
+		rc = vs_ctl_call(app.ctl, op, wait_ms());
+		if (rc != -ETIMEDOUT)
+			vs_op_free(op);
+		if (rc < 0)
+			VH_LOG(ERR, "%s: loaded position of vq %u: %s", vp->path, vq, strerror(-rc));
+		else
+			VH_LOG(INFO, "%s: vq %u starts at the loaded position %u", vp->path, vq,
+			       pos[vq].avail_idx);
+	}
+}
+
+/* Make @p vid the connection this port serves. conn_lock held. */
+static void
+conn_make_current(struct vhost_port *vp, int vid)
+{
+	vp->negotiated = 0;
+	__atomic_store_n(&vp->slave_channel, false, __ATOMIC_RELEASE);
+	memset(vp->load_pos_set, 0, sizeof(vp->load_pos_set));
+	vp->connected = true;
+	__atomic_store_n(&vp->vid, vid, __ATOMIC_RELEASE);
+	/*
+	 * A ring runs only once librte_vhost reports it ready on this connection
+	 * (vring_state_changed): a front end may set up fewer pairs than the port offers,
+	 * and a ring it never set up must not be polled nor saved. The ops are posted
+	 * before any message of the connection is read, so they come first.
+	 */
+	for (uint16_t vq = 0; vq < 2 * vp->nb_qp; vq++) {
+		struct vs_op *op = vs_op_alloc(VS_OP_SET_VQ_READY, vp->port->dev);
+
+		if (op != NULL) {
+			op->vq = vq;
+			op->in.ready = false;
+		}
+		if (op == NULL || vs_ctl_post(app.ctl, op) < 0)
+			VH_LOG(ERR, "%s: cannot reset the readiness of vq %u", vp->path, vq);
+	}
+	VH_LOG(INFO, "%s: connected (vid %d)", vp->path, vid);
+}
+
 static int
 cb_new_connection(int vid)
 {
@@ -217,20 +360,36 @@ cb_new_connection(int vid)
 	vp = port_by_path(path);
 	if (vp == NULL)
 		return -1;
-	if (vp->connected) {
-		VH_LOG(ERR, "%s: refusing a second connection (vid %d)", path, vid);
-		return -1;
-	}
 	/* Before the socket is polled: every message goes through the hook (DESIGN §5). */
 	if (rte_vhost_extern_callback_register(vid, &vhost_msg_ops, NULL) != 0) {
 		VH_LOG(ERR, "%s: cannot register message hooks", path);
 		return -1;
 	}
-	vp->vid = vid;
-	vp->negotiated = 0;
-	vp->connected = true;
+	pthread_mutex_lock(&vp->conn_lock);
+	if (vp->connected) {
+		/*
+		 * librte_vhost accepts on the listening socket before it reads the EOF of
+		 * the previous connection when both are ready in the same poll round: a front
+		 * end that reconnects at once lands here. Accept; the connection waits until
+		 * the previous one is destroyed (that EOF is processed in the same round, so
+		 * before any message of this one). A front end that connects while the
+		 * previous one is still alive is refused at its first message.
+		 */
+		if (vp->pending_vid >= 0) {
+			pthread_mutex_unlock(&vp->conn_lock);
+			VH_LOG(ERR, "%s: refusing a third connection (vid %d)", path, vid);
+			return -1;
+		}
+		vp->pending_vid = vid;
+		__atomic_store_n(&vid_map[vid], vp, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&vp->conn_lock);
+		VH_LOG(INFO, "%s: connection vid %d waits for the close of vid %d", path, vid,
+		       vp->vid);
+		return 0;
+	}
 	__atomic_store_n(&vid_map[vid], vp, __ATOMIC_RELEASE);
-	VH_LOG(INFO, "%s: connected (vid %d)", path, vid);
+	conn_make_current(vp, vid);
+	pthread_mutex_unlock(&vp->conn_lock);
 	return 0;
 }
 
@@ -242,15 +401,35 @@ cb_destroy_connection(int vid)
 
 	if (vp == NULL)
 		return;
+	pthread_mutex_lock(&vp->conn_lock);
+	if (vid != vp->vid) {
+		/* A waiting connection that closed before it was served. */
+		if (vid == vp->pending_vid)
+			vp->pending_vid = -1;
+		__atomic_store_n(&vid_map[vid], NULL, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&vp->conn_lock);
+		VH_LOG(INFO, "%s: connection vid %d closed", vp->path, vid);
+		return;
+	}
+	pthread_mutex_unlock(&vp->conn_lock);
 	/* R2: a disconnect is a reset; no lock is held here, so wait for it. */
 	rc = vs_ctl_simple(app.ctl, VS_OP_RESET, vp->port->dev, wait_ms());
 	if (rc < 0)
 		VH_LOG(ERR, "%s: reset on disconnect: %s", vp->path, strerror(-rc));
 	devstate_xfer_abort(vp);
+	pthread_mutex_lock(&vp->conn_lock);
 	__atomic_store_n(&vid_map[vid], NULL, __ATOMIC_RELEASE);
 	vp->connected = false;
-	vp->vid = -1;
+	__atomic_store_n(&vp->vid, -1, __ATOMIC_RELEASE);
+	memset(vp->load_pos_set, 0, sizeof(vp->load_pos_set));
 	VH_LOG(INFO, "%s: disconnected (vid %d)", vp->path, vid);
+	if (vp->pending_vid >= 0) {
+		int next = vp->pending_vid;
+
+		vp->pending_vid = -1;
+		conn_make_current(vp, next);
+	}
+	pthread_mutex_unlock(&vp->conn_lock);
 }
 
 static int
@@ -260,11 +439,13 @@ cb_new_device(int vid)
 	unsigned int n;
 	int rc;
 
-	if (vp == NULL)
+	if (vp == NULL || !vhost_port_is_current(vp, vid))
 		return -1;
 	/* A polling back end: no kicks needed. */
 	for (uint16_t i = 0; i < rte_vhost_get_vring_num(vid); i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);
+	/* Positions of a state loaded before the rings existed (M2, QEMU's order). */
+	apply_load_pos(vp);
 	/*
 	 * No stream of the device runs yet, so this thread may consume the rings. Frames
 	 * parked while no driver was there belong to no one now (R2); frames that came
@@ -288,7 +469,7 @@ cb_destroy_device(int vid)
 	struct vhost_port *vp = vhost_port_by_vid(vid);
 	int rc;
 
-	if (vp == NULL)
+	if (vp == NULL || !vhost_port_is_current(vp, vid))
 		return;
 	/*
 	 * V4: librte_vhost unmaps guest memory after this returns, so wait for the
@@ -307,7 +488,7 @@ cb_vring_state_changed(int vid, uint16_t queue_id, int enable)
 	struct vhost_port *vp = vhost_port_by_vid(vid);
 	struct vs_op *op;
 
-	if (vp == NULL || queue_id >= 2 * vp->nb_qp)
+	if (vp == NULL || queue_id >= 2 * vp->nb_qp || !vhost_port_is_current(vp, vid))
 		return 0;
 	/* V2. Every vq access_lock is held: post, never wait (DESIGN §5 deadlock hazard). */
 	op = vs_op_alloc(VS_OP_SET_VQ_READY, vp->port->dev);
@@ -360,6 +541,8 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 	vp->client = o->client;
 	vp->nb_qp = o->queues;
 	vp->vid = -1;
+	vp->pending_vid = -1;
+	pthread_mutex_init(&vp->conn_lock, NULL);
 	pthread_mutex_init(&vp->xfer.lock, NULL);
 	pthread_cond_init(&vp->xfer.cond, NULL);
 	port->vh = vp;
@@ -401,7 +584,8 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 	if (rte_vhost_driver_get_protocol_features(vp->path, &proto) != 0)
 		return -EINVAL;
 	proto |= (1ull << VHU_PROTO_F_LOG_SHMFD) | (1ull << VHU_PROTO_F_REPLY_ACK) |
-		 (1ull << VHU_PROTO_F_STATUS) | (1ull << VHU_PROTO_F_DEVICE_STATE);
+		 (1ull << VHU_PROTO_F_STATUS) | (1ull << VHU_PROTO_F_DEVICE_STATE) |
+		 (1ull << VHU_PROTO_F_CONFIG) | (1ull << VHU_PROTO_F_SLAVE_REQ);
 	if (rte_vhost_driver_set_protocol_features(vp->path, proto) != 0)
 		return -EINVAL;
 	if (rte_vhost_driver_callback_register(vp->path, &vhost_cb_ops) != 0)
@@ -430,19 +614,51 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 	return 0;
 }
 
+/*
+ * A server socket is created owner-only (0600): the umask covers the bind() inside
+ * rte_vhost_driver_start(), so the socket never exists with wider rights. With
+ * --socket-group it is then given that group and 0660. (umask is per process; the few
+ * microseconds it is tighter only make other threads' files more private.)
+ */
+static int
+socket_perms(struct vhost_port *vp)
+{
+	long gid = app.opts.socket_gid;
+
+	if (gid < 0)
+		return 0;
+	if (chown(vp->path, (uid_t)-1, (gid_t)gid) != 0 || chmod(vp->path, 0660) != 0) {
+		APP_LOG(ERR, "%s: cannot give the socket to group %s: %s", vp->path,
+			app.opts.socket_group, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int
 vhost_port_start(struct vhost_port *vp)
 {
-	if (rte_vhost_driver_start(vp->path) != 0) {
+	mode_t old = 0;
+	int rc;
+
+	if (vhost_health_start() != 0)
+		return -EIO;
+	if (!vp->client)
+		old = umask(0177);
+	rc = rte_vhost_driver_start(vp->path);
+	if (!vp->client)
+		umask(old);
+	if (rc != 0) {
 		APP_LOG(ERR, "%s: cannot start vhost-user socket", vp->path);
 		return -EIO;
 	}
-	return 0;
+	return vp->client ? 0 : socket_perms(vp);
 }
 
 void
 vhost_port_stop(struct vhost_port *vp)
 {
+	vhost_health_stop(); /* no check op after the engine has gone */
 	if (rte_vhost_driver_unregister(vp->path) != 0)
 		APP_LOG(WARNING, "%s: unregister failed", vp->path);
 	vhost_port_purge_held(vp, true);

@@ -44,8 +44,27 @@ struct vhost_port {
 	 * fast path only while the device is published (ordered by the publish). */
 	int vid;
 	bool connected;
+	/*
+	 * A connection accepted while librte_vhost had not yet processed the close of the
+	 * previous one (a front end that reconnects at once); -1 if none. It becomes the
+	 * current connection when the previous one is gone. If the previous one is still
+	 * alive when it sends its first message, it is a second front end: refused.
+	 */
+	int pending_vid;
+	pthread_mutex_t conn_lock; /* vid, pending_vid, connected, the load_pos fields */
 	uint64_t offered;     /* feature bits offered, 42 and 43 included */
 	uint64_t negotiated;  /* what the driver set, 42 and 43 included */
+	/* The front end gave a back-end request channel (SET_SLAVE_REQ_FD): config-change
+	 * notifications can be sent. Written by the message hook, read by the control lcore. */
+	bool slave_channel;
+	/*
+	 * Ring positions from a device state loaded before the device started (the order
+	 * QEMU uses): applied at new_device, unless the front end sends SET_VRING_BASE for
+	 * that ring after the load (its word wins then). Dropped on disconnect.
+	 */
+	struct vs_vq_state load_pos[2 * OPT_MAX_QUEUES];
+	bool load_pos_set[2 * OPT_MAX_QUEUES];
+	uint64_t load_features;   /* features the loaded state was saved with */
 	/* Per queue pair: frames for the guest's rx ring held while the device is stopped.
 	 * Producer: the park stream (one polling lcore). Consumer: the control side, only
 	 * while no stream of the device runs (resume, reset, new_device, state save). */
@@ -71,5 +90,26 @@ struct vhost_port *vhost_port_by_vid(int vid);
 
 /* Drop every frame held for the guest (hold and loaded rings). Control side only. */
 unsigned int vhost_port_purge_held(struct vhost_port *vp, bool loaded_too);
+
+/*
+ * Ring health (vhost_health.c): the control lcore checks the rings of running devices for
+ * a driver that lies about them and gives such a device DEVICE_NEEDS_RESET.
+ */
+int vhost_health_start(void);
+void vhost_health_stop(void);
+
+/* Vrings the front end has set up (allocated) on the current connection; 0 if none. */
+uint16_t vhost_port_nb_vrings(struct vhost_port *vp);
+
+/*
+ * Ring positions of a loaded device state, for a device that has not started: kept until
+ * new_device (devstate_io.c). Any thread.
+ */
+void vhost_port_set_load_pos(struct vhost_port *vp, const struct vs_vq_state *pos,
+			     uint16_t nb_vqs, uint64_t features);
+/* The front end positioned ring @p vq itself (SET_VRING_BASE): it overrides a loaded one. */
+void vhost_port_vring_base_set(struct vhost_port *vp, uint16_t vq, uint16_t base);
+/* The message hook's check: is @p vid the connection this port serves? */
+bool vhost_port_is_current(struct vhost_port *vp, int vid);
 
 #endif /* VSTOP_VHOST_DEV_H */

@@ -158,6 +158,119 @@ on_reset_owner(struct vhost_port *vp)
 	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 }
 
+/* virtio-net config space: mac[6], status, max_virtqueue_pairs, mtu (le16 each). */
+#define NET_CONFIG_LEN 12
+
+static void
+net_config_bytes(const struct vs_dev_config *c, uint8_t b[NET_CONFIG_LEN])
+{
+	memcpy(b, c->mac, 6);
+	b[6] = c->status & 0xff;
+	b[7] = c->status >> 8;
+	b[8] = c->max_vq_pairs & 0xff;
+	b[9] = c->max_vq_pairs >> 8;
+	b[10] = c->mtu & 0xff;
+	b[11] = c->mtu >> 8;
+}
+
+/* What the driver sees now (R7: frozen while stopped). No lock is held: waiting is safe. */
+static int
+visible_config(struct vhost_port *vp, struct vs_dev_config *cfg)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_GET_CONFIG, vp->port->dev);
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	rc = vs_ctl_call(app.ctl, op, wait_ms());
+	if (rc == 0)
+		*cfg = op->out.config;
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
+}
+
+static bool
+config_range_ok(const struct vhu_msg_ctx *ctx, uint32_t off, uint32_t size)
+{
+	return ctx->msg.size >= VHU_CONFIG_HDR_SIZE && size <= VHU_MAX_CONFIG_SIZE &&
+	       off <= VHU_MAX_CONFIG_SIZE - size && ctx->msg.size - VHU_CONFIG_HDR_SIZE >= size;
+}
+
+/* GET_CONFIG (protocol feature CONFIG): the engine's visible config, virtio-net layout. */
+static enum rte_vhost_msg_result
+on_get_config(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
+{
+	struct vhu_config *m = &ctx->msg.payload.cfg;
+	uint32_t off = m->offset, size = m->size;
+	uint8_t net[NET_CONFIG_LEN];
+	struct vs_dev_config cfg;
+	int rc;
+
+	close_fds(ctx, 0);
+	ctx->fd_num = 0;
+	rc = config_range_ok(ctx, off, size) ? visible_config(vp, &cfg) : -EINVAL;
+	if (rc < 0) {
+		VH_LOG(ERR, "%s: GET_CONFIG offset %u size %u: %s", vp->path, off, size,
+		       strerror(-rc));
+		ctx->msg.size = 0; /* the protocol's error answer: an empty payload */
+		return RTE_VHOST_MSG_RESULT_REPLY;
+	}
+	net_config_bytes(&cfg, net);
+	for (uint32_t i = 0; i < size; i++)
+		m->region[i] = off + i < NET_CONFIG_LEN ? net[off + i] : 0;
+	ctx->msg.size = VHU_CONFIG_HDR_SIZE + size;
+	return RTE_VHOST_MSG_RESULT_REPLY;
+}
+
+/*
+ * SET_CONFIG: virtio-net lets the driver write the MAC only. The write goes through the
+ * engine, so on a stopped device it waits for resume like any config change (R7).
+ */
+static enum rte_vhost_msg_result
+on_set_config(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
+{
+	struct vhu_config *m = &ctx->msg.payload.cfg;
+	uint32_t off = m->offset, size = m->size;
+	struct vs_dev_config cfg;
+	struct vs_op *op;
+	int rc;
+
+	close_fds(ctx, 0);
+	ctx->fd_num = 0;
+	if (!config_range_ok(ctx, off, size) || off + size > 6) {
+		VH_LOG(ERR, "%s: SET_CONFIG offset %u size %u refused: only the MAC is writable",
+		       vp->path, off, size);
+		return ack(ctx, false);
+	}
+	rc = visible_config(vp, &cfg);
+	op = rc == 0 ? vs_op_alloc(VS_OP_SET_CONFIG, vp->port->dev) : NULL;
+	if (op == NULL)
+		return ack(ctx, false);
+	memcpy(cfg.mac + off, m->region, size);
+	op->in.config = cfg;
+	rc = vs_ctl_call(app.ctl, op, wait_ms());
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return ack(ctx, rc == 0);
+}
+
+/*
+ * A message from a connection this port does not serve: a second front end that
+ * connected while the first is still up. Refused by closing it: without NEED_REPLY, an
+ * ERR makes librte_vhost close the connection.
+ */
+static enum rte_vhost_msg_result
+refuse_second(struct vhost_port *vp, int vid, struct vhu_msg_ctx *ctx)
+{
+	VH_LOG(ERR, "%s: refusing a second front end (vid %d): vid %d is connected", vp->path,
+	       vid, vp->vid);
+	close_fds(ctx, 0);
+	ctx->fd_num = 0;
+	ctx->msg.flags &= ~VHU_FLAG_NEED_REPLY;
+	return RTE_VHOST_MSG_RESULT_ERR;
+}
+
 static bool
 device_state_negotiated(int vid)
 {
@@ -206,6 +319,8 @@ pre_msg(int vid, void *msg)
 
 	if (vp == NULL)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	if (!vhost_port_is_current(vp, vid))
+		return refuse_second(vp, vid, ctx);
 	switch (ctx->msg.request) {
 	case VHU_GET_FEATURES:
 		return on_get_features(vp, ctx);
@@ -221,6 +336,20 @@ pre_msg(int vid, void *msg)
 		return on_get_vring_base(vp, ctx);
 	case VHU_RESET_OWNER:
 		return on_reset_owner(vp);
+	case VHU_GET_CONFIG:
+		return on_get_config(vp, ctx);
+	case VHU_SET_CONFIG:
+		return on_set_config(vp, ctx);
+	case VHU_SET_SLAVE_REQ_FD:
+		/* librte_vhost keeps the fd; config changes can be notified from now on. */
+		if (ctx->fd_num == 1)
+			__atomic_store_n(&vp->slave_channel, true, __ATOMIC_RELEASE);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	case VHU_SET_VRING_BASE:
+		/* The front end positions the ring itself: a loaded position yields (M2). */
+		vhost_port_vring_base_set(vp, (uint16_t)ctx->msg.payload.state.index,
+					  (uint16_t)ctx->msg.payload.state.num);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	case VHU_SET_MEM_TABLE:
 		/*
 		 * Not quiesced here on purpose: librte_vhost holds every vq access_lock

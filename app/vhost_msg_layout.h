@@ -22,6 +22,9 @@
 #define VHU_GET_VRING_BASE         11
 #define VHU_GET_QUEUE_NUM          17
 #define VHU_SET_VRING_ENABLE       18
+#define VHU_SET_SLAVE_REQ_FD       21
+#define VHU_GET_CONFIG             24
+#define VHU_SET_CONFIG             25
 #define VHU_SET_STATUS             39
 #define VHU_GET_STATUS             40
 #define VHU_SET_DEVICE_STATE_FD    42 /* not known to librte_vhost 22.11 */
@@ -34,6 +37,8 @@
 /* Protocol feature bits (VHOST_USER_PROTOCOL_F_*). */
 #define VHU_PROTO_F_LOG_SHMFD      1
 #define VHU_PROTO_F_REPLY_ACK      3
+#define VHU_PROTO_F_SLAVE_REQ      5
+#define VHU_PROTO_F_CONFIG         9
 #define VHU_PROTO_F_STATUS         16
 #define VHU_PROTO_F_DEVICE_STATE   19
 
@@ -56,6 +61,16 @@ struct vhu_device_state {
 	uint32_t migration_phase;
 };
 
+/* GET_CONFIG / SET_CONFIG payload (VhostUserConfig). */
+#define VHU_CONFIG_HDR_SIZE        12
+#define VHU_MAX_CONFIG_SIZE        256
+struct __attribute__((packed)) vhu_config {
+	uint32_t offset;
+	uint32_t size;
+	uint32_t flags;
+	uint8_t region[VHU_MAX_CONFIG_SIZE];
+};
+
 struct __attribute__((packed)) vhu_msg {
 	uint32_t request;
 	uint32_t flags;
@@ -64,6 +79,7 @@ struct __attribute__((packed)) vhu_msg {
 		uint64_t u64;
 		struct vhu_vring_state state;
 		struct vhu_device_state dstate;
+		struct vhu_config cfg;
 		uint8_t raw[VHU_PAYLOAD_SIZE];
 	} payload;
 };

@@ -136,6 +136,14 @@ enum vs_op_type {
 	VS_OP_STREAM_DEL,    /**< (stream id); completes after the epoch */
 	VS_OP_GET_INFO,      /**< -> out info */
 	VS_OP_CALL,          /**< run fn(ctl, arg) on the control lcore (transport extras) */
+	/**
+	 * The transport found the device broken (e.g. a driver that lies about its rings):
+	 * DEVICE_NEEDS_RESET is shown at once and the device's streams are taken off as for
+	 * VS_OP_QUIESCE; completes after the epoch. Only a reset (status 0) clears the bit;
+	 * the streams return when the driver sets DRIVER_OK again or the transport
+	 * re-attaches.
+	 */
+	VS_OP_SET_NEEDS_RESET,
 	VS_OP__MAX
 };
 

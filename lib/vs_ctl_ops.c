@@ -540,6 +540,21 @@ op_quiesce(struct vs_ctl *ctl, struct vs_op *op)
 	return VS_OP_PENDING;
 }
 
+/* The transport found the device broken: show DEVICE_NEEDS_RESET, quiesce like V1. */
+static int
+op_set_needs_reset(struct vs_ctl *ctl, struct vs_op *op)
+{
+	struct vs_dev *d = op_dev(ctl, op);
+
+	if (d == NULL)
+		return -ENODEV;
+	if (!(d->reg.base & VS_STATUS_NEEDS_RESET))
+		VS_LOG(ERR, "%s: DEVICE_NEEDS_RESET", d->name);
+	d->reg.base |= VS_STATUS_NEEDS_RESET;
+	vs_dev_publish_status(d);
+	return op_quiesce(ctl, op);
+}
+
 static int
 vq_op_check(struct vs_ctl *ctl, const struct vs_op *op, struct vs_dev **dp)
 {
@@ -723,4 +738,5 @@ const vs_op_handler vs_op_table[VS_OP__MAX] = {
 	[VS_OP_STREAM_DEL] = op_stream_del,
 	[VS_OP_GET_INFO] = op_get_info,
 	[VS_OP_CALL] = op_call,
+	[VS_OP_SET_NEEDS_RESET] = op_set_needs_reset,
 };

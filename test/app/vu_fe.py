@@ -154,8 +154,11 @@ class VhostUser:
             if ack != 0:
                 raise VhostUserError(f"status write {s:#x} refused")
 
-    def setup_rings(self, nvq=2):
-        """One memfd region, nvq split rings of RING_NUM, kick/call eventfds, enabled."""
+    def setup_rings(self, nvq=2, base=0, mem_idx=0):
+        """One memfd region, nvq split rings of RING_NUM, kick/call eventfds, enabled.
+        base: the SET_VRING_BASE index, or None to send none (leave the position to a
+        loaded device state); mem_idx: avail/used index already in ring memory (a guest
+        that migrated with its memory)."""
         self.memfd = os.memfd_create("vu_fe_mem")
         os.ftruncate(self.memfd, MEM_SIZE)
         self.mem = mmap.mmap(self.memfd, MEM_SIZE)
@@ -165,12 +168,15 @@ class VhostUser:
         if struct.unpack("<Q", self.recv(SET_MEM_TABLE))[0] != 0:
             raise VhostUserError("SET_MEM_TABLE refused")
         for vq in range(nvq):
-            base = 0x10000 * (vq + 1)
-            desc, avail, used = base, base + 0x1000, base + 0x2000
+            rb = 0x10000 * (vq + 1)
+            desc, avail, used = rb, rb + 0x1000, rb + 0x2000
+            struct.pack_into("<H", self.mem, avail + 2, mem_idx)
+            struct.pack_into("<H", self.mem, used + 2, mem_idx)
             self.send(SET_VRING_NUM, struct.pack("<II", vq, RING_NUM))
             self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", vq, 0, FAKE_UADDR + desc,
                                                   FAKE_UADDR + used, FAKE_UADDR + avail, used))
-            self.send(SET_VRING_BASE, struct.pack("<II", vq, 0))
+            if base is not None:
+                self.send(SET_VRING_BASE, struct.pack("<II", vq, base))
             kick, call = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
             self.efds += [kick, call]
             self.send(SET_VRING_KICK, struct.pack("<Q", vq), fds=[kick])
@@ -206,6 +212,52 @@ class VhostUser:
             struct.pack_into("<H", self.mem, avail + 4 + 2 * ((idx + i) % RING_NUM), i)
         struct.pack_into("<H", self.mem, avail + 2, (idx + n) & 0xFFFF)
         self.rx_buf = (bufs, buflen)
+
+    # ---- the guest's transmit ring (vq 1) ----
+    TX_BUFS = 0x180000
+    FRAME = bytes(12) + bytes.fromhex("ffffffffffff020000000001" "0800") + bytes(50)
+
+    def _ring(self, vq):
+        rb = 0x10000 * (vq + 1)
+        return rb, rb + 0x1000, rb + 0x2000
+
+    def send_frames(self, n, vq=1):
+        """Post up to n 64-byte frames (plus the 12-byte virtio-net header) on the
+        transmit ring, as many as it has room for. Returns how many were posted."""
+        desc, avail, used = self._ring(vq)
+        aidx = struct.unpack_from("<H", self.mem, avail + 2)[0]
+        uidx = struct.unpack_from("<H", self.mem, used + 2)[0]
+        n = min(n, RING_NUM - ((aidx - uidx) & 0xFFFF))
+        for i in range(n):
+            d = (aidx + i) % RING_NUM
+            addr = self.TX_BUFS + d * 128
+            self.mem[addr:addr + len(self.FRAME)] = self.FRAME
+            struct.pack_into("<QIHH", self.mem, desc + 16 * d, addr, len(self.FRAME), 0, 0)
+            struct.pack_into("<H", self.mem, avail + 4 + 2 * ((aidx + i) % RING_NUM), d)
+        struct.pack_into("<H", self.mem, avail + 2, (aidx + n) & 0xFFFF)
+        return n
+
+    # ---- a driver that lies about its rings ----
+    def lie_avail(self, vq=1, ahead=0x8000):
+        """Move the avail index far more than the ring size ahead of the device."""
+        _, avail, _ = self._ring(vq)
+        aidx = struct.unpack_from("<H", self.mem, avail + 2)[0]
+        struct.pack_into("<H", self.mem, avail + 2, (aidx + ahead) & 0xFFFF)
+
+    def _post_one(self, vq, d, addr, length, flags, nxt):
+        desc, avail, _ = self._ring(vq)
+        aidx = struct.unpack_from("<H", self.mem, avail + 2)[0]
+        struct.pack_into("<QIHH", self.mem, desc + 16 * d, addr, length, flags, nxt)
+        struct.pack_into("<H", self.mem, avail + 4 + 2 * (aidx % RING_NUM), d)
+        struct.pack_into("<H", self.mem, avail + 2, (aidx + 1) & 0xFFFF)
+
+    def lie_loop(self, vq=1):
+        """A descriptor chain that loops: descriptor 5 names itself as next."""
+        self._post_one(vq, 5, self.TX_BUFS, 76, 1, 5)  # VRING_DESC_F_NEXT
+
+    def lie_oob(self, vq=0):
+        """A receive buffer outside guest memory."""
+        self._post_one(vq, 7, MEM_SIZE + 0x100000, 2048, 2, 0)  # VRING_DESC_F_WRITE
 
     def used(self, vq=0):
         """(used.idx, [(id, len)...]) of ring vq."""

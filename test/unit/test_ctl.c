@@ -584,3 +584,34 @@ Test(ctl, offline_poller_is_not_waited_for)
 	vs_ctl_run_once(ctl);
 	cr_assert_eq(shown(dev0), STOP);
 }
+
+Test(ctl, NEEDS_RESET_broken_device_shows_bit_streams_off_until_reset)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_SET_NEEDS_RESET, dev0);
+	int dev2 = add_dev("dev2", NULL);
+
+	add_stream(0, dev2, dev2, 2, false);
+	set_status(dev2, VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER | VS_STATUS_FEATURES_OK);
+	set_status(dev2, LIVE);
+	cr_assert_eq(run(op), -EINPROGRESS, "completes after the epoch");
+	cr_assert_eq(shown(dev0), LIVE | VS_STATUS_NEEDS_RESET, "shown at once");
+	settle(2);
+	cr_assert(vs_op_done(op));
+	cr_assert_eq(op->result, 0);
+	vs_op_free(op);
+	cr_assert_eq(ran[0] + ran[1], 2, "no stream of the broken device ran");
+	cr_assert_eq(ran[2], 2, "the other device keeps running");
+	cr_assert_eq(set_status(dev0, LIVE), -EPERM, "R10: the driver cannot clear it");
+	cr_assert_eq(shown(dev0), LIVE | VS_STATUS_NEEDS_RESET);
+	run_free(vs_op_alloc(VS_OP_STOP, dev0));
+	settle(2);
+	run_free(vs_op_alloc(VS_OP_RESUME, dev0));
+	settle(2);
+	cr_assert_eq(ran[0] + ran[1], 2, "a stop and resume do not bring it back");
+	cr_assert_eq(set_status(dev0, 0), 0);
+	cr_assert_eq(shown(dev0), 0, "reset clears DEVICE_NEEDS_RESET");
+	set_status(dev0, VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER | VS_STATUS_FEATURES_OK);
+	set_status(dev0, LIVE);
+	settle(1);
+	cr_assert_eq(ran[0] + ran[1], 4, "running again after reset and DRIVER_OK");
+}

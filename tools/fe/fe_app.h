@@ -43,6 +43,8 @@ struct fe_opts {
 	bool quiet;               /**< no progress lines */
 	bool wait_traffic;        /**< require traffic to flow after bring-up */
 	const char *only;         /**< conformance: run only these rule ids (comma list) */
+	const char *backend_ctl;  /**< control socket of the backend behind sock (R7/S4) */
+	unsigned int backend_port; /**< that backend's port id of the device */
 };
 
 /** Aggregated measure (min/avg/max) in ns. */

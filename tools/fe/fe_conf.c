@@ -8,10 +8,14 @@
  */
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "fe.h"
 #include "fe_conf.h"
@@ -236,26 +240,120 @@ get_config(struct conf *c, uint8_t *cfg)
 	return 0;
 }
 
-/* R7 / S4: config space frozen while stopped. */
+/*
+ * One command on the backend's control socket (vstop --ctl: a line in, one JSON line
+ * back). @return 0 if it answered "ok":true, else -errno (error text set).
+ */
+static int
+backend_cmd(struct conf *c, const char *cmd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = c->a->o.backend_ctl;
+	uint64_t end = fe_now_ns() + 2000000000ull;
+	char buf[1024];
+	size_t n = 0;
+	int fd, ret = 0;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fe_err(-ENAMETOOLONG, "--backend-ctl path too long");
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fe_err(-errno, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		ret = fe_err(-errno, "backend control socket %s: %s", path, strerror(errno));
+		goto out;
+	}
+	while (!memchr(buf, '\n', n)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = fe_now_ns();
+		ssize_t k;
+
+		if (n == sizeof(buf) - 1 || now >= end ||
+		    poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0 ||
+		    (k = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) <= 0) {
+			ret = fe_err(-ETIMEDOUT, "backend control socket %s: no answer to '%s'",
+				     path, cmd);
+			goto out;
+		}
+		n += k;
+		buf[n] = '\0';
+	}
+	*strchr(buf, '\n') = '\0';
+	if (!strstr(buf, "\"ok\":true"))
+		ret = fe_err(-EREMOTEIO, "backend control socket answered '%s' to '%s'", buf, cmd);
+out:
+	close(fd);
+	return ret;
+}
+
+#define NET_S_LINK_UP 1
+
+/*
+ * R7 / S4: while stopped, a config change the backend is asked for (link state, through
+ * its control socket) leaves config space as it is and sends no notification; after the
+ * resume it is applied and notified. A second change while running is notified at once
+ * and restores the link.
+ */
 enum verdict
 config_frozen(struct conf *c, enum fe_stop_kind k)
 {
 	uint8_t before[NET_CFG_LEN], now[NET_CFG_LEN];
 	struct fe_stop_res r;
-	int i;
+	unsigned int port = c->a->o.backend_port;
+	char cmd[64];
+	bool up;
+	int i, n;
 
 	if (!((c->proto >> VU_PF_CONFIG) & 1))
 		return SKIP("backend offers no config space over vhost-user (protocol feature CONFIG 9)");
+	if (!c->a->o.backend_ctl)
+		return SKIP("no way to ask for a config change while stopped: give --backend-ctl");
+	if (c->a->cur != c->a->o.sock)
+		return SKIP("the device runs on --peer; --backend-ctl is the backend of --socket");
 	STEP(conf_fresh(c, 0), "bring-up");
-	STEP(fe_dev_stop(dev(c), k, &r), "stop");
+	if (dev(c)->vu.backend_fd < 0)
+		return SKIP("backend offers no request channel (protocol feature SLAVE_REQ 5): "
+			    "config-change notifications cannot be seen");
 	STEP(get_config(c, before), "GET_CONFIG");
+	up = before[6] & NET_S_LINK_UP;
+	n = vu_backend_poll(&dev(c)->vu, 0);
+	STEP(n < 0 ? n : 0, "back-end channel");
+	STEP(fe_dev_stop(dev(c), k, &r), "stop");
+	snprintf(cmd, sizeof(cmd), "set link %s %u", up ? "down" : "up", port);
+	STEP(backend_cmd(c, cmd), "config change request");
 	for (i = 0; i < 10; i++) {
 		fe_sleep_us(QUIET_MS * 100);
 		STEP(get_config(c, now), "GET_CONFIG");
 		if (memcmp(before, now, NET_CFG_LEN))
-			return FAIL("config space changed while stopped");
+			return FAIL("config space changed while stopped (after '%s')", cmd);
+		n = vu_backend_poll(&dev(c)->vu, 0);
+		STEP(n < 0 ? n : 0, "back-end channel");
+		if (n > 0)
+			return FAIL("config-change notification sent while stopped (after '%s')",
+				    cmd);
 	}
 	STEP(fe_dev_resume(dev(c), k, &r), "resume");
+	n = vu_backend_poll(&dev(c)->vu, 1000);
+	STEP(n < 0 ? n : 0, "back-end channel");
+	if (n == 0)
+		return FAIL("no config-change notification within 1 s of the resume ('%s' was "
+			    "asked for while stopped)", cmd);
+	STEP(get_config(c, now), "GET_CONFIG");
+	if (!!(now[6] & NET_S_LINK_UP) == up)
+		return FAIL("'%s' asked for while stopped is not applied after the resume", cmd);
+	snprintf(cmd, sizeof(cmd), "set link %s %u", up ? "up" : "down", port);
+	STEP(backend_cmd(c, cmd), "config change request");
+	n = vu_backend_poll(&dev(c)->vu, 1000);
+	STEP(n < 0 ? n : 0, "back-end channel");
+	if (n == 0)
+		return FAIL("no config-change notification within 1 s for '%s' while running",
+			    cmd);
+	STEP(get_config(c, now), "GET_CONFIG");
+	if (memcmp(before, now, NET_CFG_LEN))
+		return FAIL("config space not back to what it was after '%s'", cmd);
 	return conf_clean(c);
 }
 

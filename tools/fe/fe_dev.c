@@ -22,7 +22,7 @@ static uint64_t
 proto_wanted(void)
 {
 	return (1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_STATUS) |
-	       (1ull << VU_PF_DEVICE_STATE) | (1ull << VU_PF_CONFIG);
+	       (1ull << VU_PF_DEVICE_STATE) | (1ull << VU_PF_CONFIG) | (1ull << VU_PF_SLAVE_REQ);
 }
 
 const char *
@@ -148,11 +148,19 @@ fe_dev_open(struct fe_dev *d, struct fe_net *net, const char *path,
 		if (ret)
 			goto fail;
 		pf = d->vu.proto_offered & proto_wanted();
+		/* The back-end channel is only needed for config-change notifications. */
+		if (!(pf & (1ull << VU_PF_CONFIG)))
+			pf &= ~(1ull << VU_PF_SLAVE_REQ);
 		ret = vu_set_u64(&d->vu, VU_SET_PROTOCOL_FEATURES, pf, NULL);
 		if (ret)
 			goto fail;
 		/* From here on REPLY_ACK (if any) applies. */
 		d->vu.proto = pf;
+		if (vu_has(&d->vu, VU_PF_SLAVE_REQ)) {
+			ret = vu_open_backend_channel(&d->vu);
+			if (ret)
+				goto fail;
+		}
 	}
 	if (d->nqp > 1) {
 		if (!vu_has(&d->vu, VU_PF_MQ) || !(d->features & (1ull << FE_F_MQ))) {

@@ -61,6 +61,10 @@ usage(FILE *f)
 "      --conformance        probe every rule R1..R12, S1..S4, V1..V3, M1..M3; one\n"
 "                           line each, PASS/FAIL/SKIP; uses --peer for M2/M3\n"
 "      --only IDS           run only these rules (comma list, e.g. R6,R8)\n"
+"      --backend-ctl PATH   control socket of the backend behind --socket (vstop\n"
+"                           --ctl): R7/S4 ask it for a config change (link down,\n"
+"                           then up) while the device is stopped\n"
+"      --backend-port N     the backend's port id of that device (default 0)\n"
 "Output:\n"
 "      --quiet              no progress lines\n"
 "  -v, --verbose            debug messages\n"
@@ -75,7 +79,7 @@ enum {
 	O_RETRIES = 256, O_MSG_TIMEOUT, O_FLOWS, O_RATE, O_COUNT, O_BUSY, O_STOP_KIND,
 	O_DEADLINE, O_HOLD, O_GAP, O_MIG_KIND, O_CORRUPT, O_EXPECT_REFUSED, O_NO_PRECONNECT,
 	O_NO_DSTOP, O_NO_SUSPEND, O_FORCE_STOP, O_NO_CANCEL, O_DRAIN, O_CONFORMANCE, O_ONLY,
-	O_QUIET, O_STATE_FIRST,
+	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT,
 };
 
 static const struct option long_opts[] = {
@@ -109,6 +113,8 @@ static const struct option long_opts[] = {
 	{ "drain", required_argument, NULL, O_DRAIN },
 	{ "conformance", no_argument, NULL, O_CONFORMANCE },
 	{ "only", required_argument, NULL, O_ONLY },
+	{ "backend-ctl", required_argument, NULL, O_BACKEND_CTL },
+	{ "backend-port", required_argument, NULL, O_BACKEND_PORT },
 	{ "quiet", no_argument, NULL, O_QUIET },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -265,6 +271,11 @@ parse(int argc, char **argv, struct fe_opts *o)
 			break;
 		case O_CONFORMANCE: o->conformance = true; break;
 		case O_ONLY: o->only = optarg; break;
+		case O_BACKEND_CTL: o->backend_ctl = optarg; break;
+		case O_BACKEND_PORT:
+			if (num("backend-port", optarg, 65535, &v)) return -1;
+			o->backend_port = v;
+			break;
 		case O_QUIET: o->quiet = true; break;
 		case 'v': fe_verbose = 1; break;
 		case 'h': usage(stdout); exit(0);

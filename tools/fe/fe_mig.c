@@ -147,8 +147,11 @@ fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
 			       src->bases[i], used);
 		}
 	}
-	/* Source is quiet now: the next frame the driver sees comes from the destination. */
-	fe_net_wait_caught_up(net, 100);
+	/*
+	 * Source is quiet now: once the driver has dealt with every frame it returned, the
+	 * next frame the driver sees comes from the destination.
+	 */
+	fe_net_wait_caught_up(net, 1000);
 	fe_net_arm_mark(net);
 
 	state = vu_has(&src->vu, VU_PF_DEVICE_STATE);

@@ -215,24 +215,37 @@ frame_check(struct fe_net *net, struct fe_qp *q, const uint8_t *buf, uint32_t le
 		__atomic_store_n(&net->max_rx_gap_ns, now - net->last_rx_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&net->last_rx_ns, now, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&net->mark_armed, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&net->mark_rx_ns, now, __ATOMIC_RELAXED);
+		/* Now, not the batch's start: that may predate arming (migration downtime). */
+		__atomic_store_n(&net->mark_rx_ns, fe_now_ns(), __ATOMIC_RELAXED);
 		__atomic_store_n(&net->mark_armed, 0, __ATOMIC_RELEASE);
 	}
 }
 
-/* Take back a used entry; false if the device returned something it did not own. */
+/*
+ * Take back a used entry; false if the device returned something it did not own. The
+ * caller calls used_done() once it has dealt with the entry.
+ */
 static bool
 used_take(struct fe_vq *vq, struct fe_qp *q, struct fe_vring_used_elem *e)
 {
 	*e = vq->used->ring[vq->last_used & (vq->size - 1)];
-	/* Atomic store: the control thread watches it (fe_net_wait_caught_up). */
-	__atomic_store_n(&vq->last_used, vq->last_used + 1, __ATOMIC_RELEASE);
 	if (e->id >= vq->size || !vq->posted[e->id]) {
 		fe_cnt_add(&q->st.bad, 1);
 		return false;
 	}
 	vq->posted[e->id] = 0;
 	return true;
+}
+
+/*
+ * Release store: the control thread watches last_used (fe_net_wait_caught_up), and an
+ * entry must count as consumed only once its frame is fully accounted, migration mark
+ * included; otherwise a late frame from the source could hit a mark armed just after.
+ */
+static void
+used_done(struct fe_vq *vq)
+{
+	__atomic_store_n(&vq->last_used, vq->last_used + 1, __ATOMIC_RELEASE);
 }
 
 /*
@@ -262,12 +275,13 @@ qp_rx(struct fe_net *net, struct fe_qp *q, uint64_t now, bool kick_ok)
 	while (vq->last_used != used) {
 		struct fe_vring_used_elem e;
 
-		if (!used_take(vq, q, &e))
-			continue;
-		frame_check(net, q, fe_vq_buf(vq, e.id), e.len, now);
-		/* Give the buffer straight back: the rx ring never runs dry. */
-		fe_vq_post(vq, e.id, vq->buf_len);
-		n++;
+		if (used_take(vq, q, &e)) {
+			frame_check(net, q, fe_vq_buf(vq, e.id), e.len, now);
+			/* Give the buffer straight back: the rx ring never runs dry. */
+			fe_vq_post(vq, e.id, vq->buf_len);
+			n++;
+		}
+		used_done(vq);
 	}
 	if (n) {
 		fe_vq_publish(vq);
@@ -287,10 +301,11 @@ qp_txdone(struct fe_qp *q)
 	while (vq->last_used != used) {
 		struct fe_vring_used_elem e;
 
-		if (!used_take(vq, q, &e))
-			continue;
-		vq->free_ids[vq->nfree++] = e.id;
-		n++;
+		if (used_take(vq, q, &e)) {
+			vq->free_ids[vq->nfree++] = e.id;
+			n++;
+		}
+		used_done(vq);
 	}
 	if (n)
 		fe_cnt_add(&q->st.txdone, n);

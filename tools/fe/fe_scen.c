@@ -31,6 +31,13 @@ us(uint64_t ns)
 	return ns / 1e3;
 }
 
+/* Microseconds from @p a to @p b, signed: two clocks read by two threads may cross. */
+static double
+us_between(uint64_t a, uint64_t b)
+{
+	return (double)(int64_t)(b - a) / 1e3;
+}
+
 static void
 progress_tick(struct fe_net *net, void *arg)
 {
@@ -140,10 +147,12 @@ do_migrate(struct fe_app *a)
 	fe_meas_add(&a->downtime_ns, r.t_first - r.t_stop);
 	fe_cnt_add(&a->mig_ok, 1);
 	if (!a->o.quiet)
-		FE_LOG("migrated to %s: downtime %.3f ms (stop %.1f us, ring bases %.1f us, save %.1f us [%zu B], destination rings + load %.1f us, DRIVER_OK -> first frame %.1f us)",
-		       to, (r.t_first - r.t_stop) / 1e6, us(r.t_shown - r.t_stop),
-		       us(r.t_bases - r.t_shown), us(r.t_saved - r.t_bases), r.blob_len,
-		       us(r.t_loaded - r.t_saved), us(r.t_first - r.t_loaded));
+		FE_LOG("migrated to %s: downtime %.3f ms (stop %.1f us, ring bases %.1f us, save %.1f us [%zu B], destination %s %.1f us, start -> first frame %.1f us)",
+		       to, us_between(r.t_stop, r.t_first) / 1e3,
+		       us_between(r.t_stop, r.t_shown), us_between(r.t_shown, r.t_bases),
+		       us_between(r.t_bases, r.t_saved), r.blob_len,
+		       a->o.state_first ? "load" : "rings + load",
+		       us_between(r.t_saved, r.t_loaded), us_between(r.t_loaded, r.t_first));
 	return 0;
 }
 

@@ -70,6 +70,7 @@ vu_req_name(uint32_t req)
 		[VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
 		[VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
 		[VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+		[VU_SET_SLAVE_REQ_FD] = "SET_SLAVE_REQ_FD",
 		[VU_GET_CONFIG] = "GET_CONFIG",
 		[VU_SET_STATUS] = "SET_STATUS",
 		[VU_GET_STATUS] = "GET_STATUS",
@@ -92,6 +93,7 @@ vu_connect(struct vu_conn *c, const char *path, unsigned int retries, unsigned i
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->backend_fd = -1;
 	c->timeout_ms = timeout_ms;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return fe_err(-ENAMETOOLONG, "socket path too long: %s", path);
@@ -124,6 +126,77 @@ vu_close(struct vu_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->backend_fd >= 0)
+		close(c->backend_fd);
+	c->backend_fd = -1;
+}
+
+int
+vu_open_backend_channel(struct vu_conn *c)
+{
+	int sp[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+		return fe_err(-errno, "socketpair: %s", strerror(errno));
+	ret = vu_msg_ack(c, VU_SET_SLAVE_REQ_FD, NULL, 0, &sp[1], 1, NULL);
+	close(sp[1]);
+	if (ret) {
+		close(sp[0]);
+		return ret;
+	}
+	c->backend_fd = sp[0];
+	return 0;
+}
+
+int
+vu_backend_poll(struct vu_conn *c, unsigned int ms)
+{
+	int changes = 0, wait = (int)ms;
+
+	if (c->backend_fd < 0)
+		return fe_err(-ENOTCONN, "%s: no back-end channel", c->path);
+	for (;;) {
+		struct pollfd p = { .fd = c->backend_fd, .events = POLLIN };
+		uint8_t payload[VU_MAX_PAYLOAD];
+		struct vu_hdr hdr;
+		ssize_t n;
+		int r = poll(&p, 1, wait);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return changes;
+		/* Messages are small: the header and its payload are read whole, fds ignored. */
+		n = recv(c->backend_fd, &hdr, sizeof(hdr), MSG_WAITALL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return fe_err(-ECONNRESET, "backend %s closed its request channel", c->path);
+		if (n != sizeof(hdr) || hdr.size > sizeof(payload) ||
+		    (hdr.size && recv(c->backend_fd, payload, hdr.size, MSG_WAITALL) !=
+		     (ssize_t)hdr.size))
+			return fe_err(-EPROTO, "bad message on the back-end channel of %s", c->path);
+		FE_DBG("%s: back-end request %u (flags 0x%x)", c->path, hdr.request, hdr.flags);
+		if (hdr.request == VU_BACKEND_CONFIG_CHANGE) {
+			changes++;
+			c->config_changes++;
+		}
+		if (hdr.flags & VU_FLAG_NEED_REPLY) {
+			struct {
+				struct vu_hdr h;
+				uint64_t v;
+			} __attribute__((packed)) rep = {
+				.h = { .request = hdr.request, .flags = VU_FLAG_VERSION | VU_FLAG_REPLY,
+				       .size = sizeof(uint64_t) },
+				.v = 0,
+			};
+
+			if (send(c->backend_fd, &rep, sizeof(rep), MSG_NOSIGNAL) != sizeof(rep))
+				return fe_err(-EIO, "cannot answer on the back-end channel of %s",
+					      c->path);
+		}
+		wait = 0; /* then only what is already there */
+	}
 }
 
 int

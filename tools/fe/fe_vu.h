@@ -29,6 +29,7 @@ enum {
 	VU_SET_PROTOCOL_FEATURES = 16,
 	VU_GET_QUEUE_NUM = 17,
 	VU_SET_VRING_ENABLE = 18,
+	VU_SET_SLAVE_REQ_FD = 21,
 	VU_GET_CONFIG = 24,
 	VU_SET_STATUS = 39,
 	VU_GET_STATUS = 40,
@@ -44,9 +45,13 @@ enum {
 /* Protocol feature bits. */
 #define VU_PF_MQ           0
 #define VU_PF_REPLY_ACK    3
+#define VU_PF_SLAVE_REQ    5  /* back-end request channel */
 #define VU_PF_CONFIG       9
 #define VU_PF_STATUS       16
 #define VU_PF_DEVICE_STATE 19
+
+/* Back-end (slave) requests on the back-end channel. */
+#define VU_BACKEND_CONFIG_CHANGE 2
 
 /* Virtio / vhost feature bits the front end cares about. */
 #define FE_F_MQ              22
@@ -78,6 +83,8 @@ struct vu_conn {
 	uint64_t proto_offered;   /**< GET_PROTOCOL_FEATURES (0 if not offered) */
 	uint64_t proto;           /**< negotiated protocol features */
 	uint64_t nmsgs;           /**< messages sent */
+	int backend_fd;           /**< our end of the back-end channel; -1 if none */
+	uint64_t config_changes;  /**< CONFIG_CHANGE_MSG received on it */
 };
 
 /** Protocol feature negotiated? */
@@ -140,6 +147,19 @@ int vu_set_mem_table(struct vu_conn *c, const struct vu_region *r, const int *fd
  */
 int vu_set_device_state_fd(struct vu_conn *c, uint32_t dir, uint32_t phase, int fd,
 			   uint64_t *reply, int *backend_fd);
+
+/**
+ * Give the backend a request channel (SET_SLAVE_REQ_FD with one end of a socketpair);
+ * protocol feature SLAVE_REQ must be negotiated. @return 0 or -errno.
+ */
+int vu_open_backend_channel(struct vu_conn *c);
+
+/**
+ * Read what the backend sent on its request channel, waiting at most @p ms for the first
+ * message (0: only what is there). Requests that want a reply get an ack of 0.
+ * @return how many CONFIG_CHANGE_MSG arrived (also added to c->config_changes), or -errno.
+ */
+int vu_backend_poll(struct vu_conn *c, unsigned int ms);
 
 /** Human name of a request, for messages. */
 const char *vu_req_name(uint32_t req);
