@@ -42,6 +42,7 @@ struct fwd_stream {
 	uint16_t burst;
 	uint16_t rx_port, rx_q, tx_port, tx_q; /* app port ids and queue pairs, for stats */
 	uint32_t idx;            /* in app.streams (control side: ring health checks) */
+	int engine_id;           /* id from VS_OP_STREAM_ADD; -1 while not registered */
 	uint16_t watch_left;     /* vhost dequeues until the next avail index sample */
 	struct fwd_counters c;
 } __rte_cache_aligned;
@@ -53,5 +54,27 @@ void fwd_rxonly(void *arg);
 void fwd_txonly(void *arg);
 /* Park: receive as usual, hold the frames for the stopped tx device (M1). */
 void fwd_park(void *arg);
+
+/*
+ * Stream set-up (fwd_setup.c). Control plane only: main() before the lcores run, or the
+ * console thread (one command at a time).
+ */
+#define FWD_NO_PORT UINT16_MAX
+
+/* The stream function of a forwarding mode. */
+vs_stream_fn fwd_fn_of(enum fwd_mode m);
+
+/*
+ * Create (not register) the stream objects of mode @p m's layout and append them to
+ * app.streams. @return the index of the first one created, or -errno.
+ */
+int streams_build(enum fwd_mode m);
+
+/*
+ * Register @p s with the engine to run @p fn (and fwd_park while its tx device is
+ * stopped, if it has a hold buffer), through @p call: app_ctl_call_local() before the
+ * control lcore runs, a vs_ctl_call() wrapper after. @return 0 or -errno.
+ */
+int stream_register(struct fwd_stream *s, vs_stream_fn fn, int (*call)(struct vs_op *op));
 
 #endif /* VSTOP_FWD_H */

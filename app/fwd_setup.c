@@ -14,8 +14,6 @@
 #include "vhost_dev.h"
 #include "vstop.h"
 
-#define NO_PORT UINT16_MAX
-
 static int
 poller_of_lcore(unsigned int lcore)
 {
@@ -76,94 +74,110 @@ end_init(struct fwd_end *e, const struct app_port *p, uint16_t q, bool rx)
 	}
 }
 
-/* One stream from rx queue q of @p rxp to tx queue q of @p txp (either may be NULL). */
+vs_stream_fn
+fwd_fn_of(enum fwd_mode m)
+{
+	switch (m) {
+	case FWD_MACSWAP:
+		return fwd_macswap;
+	case FWD_RXONLY:
+		return fwd_rxonly;
+	case FWD_TXONLY:
+		return fwd_txonly;
+	case FWD_IO:
+	case FWD_LOOPBACK:
+	default:
+		return fwd_io;
+	}
+}
+
+/* One stream object from rx queue q of @p rxp to tx queue q of @p txp (either may be NULL). */
 static int
-add_stream(vs_stream_fn fn, const struct app_port *rxp, const struct app_port *txp,
-	   uint16_t q)
+stream_new(const struct app_port *rxp, const struct app_port *txp, uint16_t q)
 {
 	struct fwd_stream *s;
-	struct vs_op *op;
-	unsigned int poller;
-	int rc;
 
 	if (app.nb_streams == VSTOP_MAX_STREAMS)
 		return -ENOSPC;
 	s = rte_zmalloc("fwd_stream", sizeof(*s), RTE_CACHE_LINE_SIZE);
 	if (s == NULL)
 		return -ENOMEM;
-	poller = rxp != NULL ? assign_poller(rxp->id, q) : assign_poller(txp->id, q);
 	s->pool = app.pool;
 	s->burst = (uint16_t)app.opts.burst;
 	s->watch_left = 1; /* sample the avail index at the first dequeue */
-	s->lc = &app.lcores[poller];
-	s->rx_port = rxp != NULL ? rxp->id : NO_PORT;
-	s->tx_port = txp != NULL ? txp->id : NO_PORT;
+	s->engine_id = -1;
+	s->lc = &app.lcores[assign_poller(rxp != NULL ? rxp->id : txp->id, q)];
+	s->rx_port = rxp != NULL ? rxp->id : FWD_NO_PORT;
+	s->tx_port = txp != NULL ? txp->id : FWD_NO_PORT;
 	s->rx_q = q;
 	s->tx_q = q;
 	if (rxp != NULL)
 		end_init(&s->rx, rxp, q, true);
 	if (txp != NULL)
 		end_init(&s->tx, txp, q, false);
-
-	op = vs_op_alloc(VS_OP_STREAM_ADD, 0);
-	if (op == NULL)
-		return -ENOMEM;
-	op->in.stream.fn = fn;
-	op->in.stream.arg = s;
-	op->in.stream.poller = (uint16_t)poller;
-	op->in.stream.rx_dev = rxp != NULL ? rxp->dev : VS_DEV_NONE;
-	op->in.stream.rx_vq = s->rx.queue;
-	op->in.stream.tx_dev = txp != NULL ? txp->dev : VS_DEV_NONE;
-	op->in.stream.tx_vq = s->tx.queue;
 	/* Frames for a stopped vhost device are held for it (M1), not left in the rx queue. */
-	if (rxp != NULL && txp != NULL && txp != rxp && txp->kind == PORT_VHOST &&
-	    txp->vh->hold[q] != NULL) {
+	if (rxp != NULL && txp != NULL && txp != rxp && txp->kind == PORT_VHOST)
 		s->hold = txp->vh->hold[q];
-		op->in.stream.park = fwd_park;
-	}
-	if (rxp == NULL)
-		op->in.stream.rx_vq = 0;
-	if (txp == NULL)
-		op->in.stream.tx_vq = 0;
-	rc = app_ctl_call_local(op);
-	if (rc < 0) {
-		rte_free(s);
-		return rc;
-	}
 	s->idx = app.nb_streams;
-	app.streams[app.nb_streams++] = s;
-	APP_LOG(DEBUG, "stream %d: port %d q %u -> port %d q %u on lcore %u", rc,
-		rxp ? rxp->id : -1, q, txp ? txp->id : -1, q, app.lcores[poller].lcore_id);
-	return 0;
-}
-
-static int
-add_pair(vs_stream_fn fn, const struct app_port *a, const struct app_port *b)
-{
-	uint16_t nq = RTE_MIN(a->nb_queues, b->nb_queues);
-	int rc;
-
-	if (a->nb_queues != b->nb_queues)
-		APP_LOG(WARNING, "ports %u and %u have %u and %u queues: forwarding %u",
-			a->id, b->id, a->nb_queues, b->nb_queues, nq);
-	for (uint16_t q = 0; q < nq; q++) {
-		rc = add_stream(fn, a, b, q);
-		if (rc == 0 && a != b)
-			rc = add_stream(fn, b, a, q);
-		if (rc < 0)
-			return rc;
-	}
+	app.streams[app.nb_streams] = s;
+	/* readers (statistics) walk app.streams up to nb_streams */
+	__atomic_store_n(&app.nb_streams, app.nb_streams + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
 int
-streams_setup(void)
+stream_register(struct fwd_stream *s, vs_stream_fn fn, int (*call)(struct vs_op *op))
 {
-	enum fwd_mode mode = app.opts.fwd;
+	struct vs_op *op = vs_op_alloc(VS_OP_STREAM_ADD, 0);
+	int rc;
+
+	if (op == NULL)
+		return -ENOMEM;
+	op->in.stream = (struct vs_stream){
+		.fn = fn,
+		.park = s->hold != NULL ? fwd_park : NULL,
+		.arg = s,
+		.poller = (uint16_t)s->lc->idx,
+		.rx_dev = s->rx_port != FWD_NO_PORT ? app.ports[s->rx_port].dev : VS_DEV_NONE,
+		.rx_vq = s->rx_port != FWD_NO_PORT ? s->rx.queue : 0,
+		.tx_dev = s->tx_port != FWD_NO_PORT ? app.ports[s->tx_port].dev : VS_DEV_NONE,
+		.tx_vq = s->tx_port != FWD_NO_PORT ? s->tx.queue : 0,
+	};
+	rc = call(op);
+	if (rc < 0)
+		return rc;
+	s->engine_id = rc;
+	APP_LOG(DEBUG, "stream %d: port %d q %u -> port %d q %u on lcore %u", rc,
+		s->rx_port == FWD_NO_PORT ? -1 : s->rx_port, s->rx_q,
+		s->tx_port == FWD_NO_PORT ? -1 : s->tx_port, s->tx_q, s->lc->lcore_id);
+	return 0;
+}
+
+static int
+pair_new(const struct app_port *a, const struct app_port *b)
+{
+	uint16_t nq = RTE_MIN(a->nb_queues, b->nb_queues);
+	int rc = 0;
+
+	if (a->nb_queues != b->nb_queues)
+		APP_LOG(WARNING, "ports %u and %u have %u and %u queues: forwarding %u",
+			a->id, b->id, a->nb_queues, b->nb_queues, nq);
+	for (uint16_t q = 0; q < nq && rc == 0; q++) {
+		rc = stream_new(a, b, q);
+		if (rc == 0 && a != b)
+			rc = stream_new(b, a, q);
+	}
+	return rc;
+}
+
+int
+streams_build(enum fwd_mode m)
+{
+	int first = (int)app.nb_streams;
 	unsigned int i;
 	int rc = 0;
 
-	switch (mode) {
+	switch (m) {
 	case FWD_IO:
 	case FWD_MACSWAP:
 		for (i = 0; i < app.nb_ports && rc == 0; i += 2) {
@@ -171,23 +185,34 @@ streams_setup(void)
 
 			if (peer == i)
 				APP_LOG(WARNING, "port %u has no pair: it forwards to itself", i);
-			rc = add_pair(mode == FWD_IO ? fwd_io : fwd_macswap, &app.ports[i],
-				      &app.ports[peer]);
+			rc = pair_new(&app.ports[i], &app.ports[peer]);
 		}
 		break;
 	case FWD_LOOPBACK:
 		for (i = 0; i < app.nb_ports && rc == 0; i++)
-			rc = add_pair(fwd_io, &app.ports[i], &app.ports[i]);
+			rc = pair_new(&app.ports[i], &app.ports[i]);
 		break;
 	case FWD_RXONLY:
 	case FWD_TXONLY:
 		for (i = 0; i < app.nb_ports && rc == 0; i++)
 			for (uint16_t q = 0; q < app.ports[i].nb_queues && rc == 0; q++)
-				rc = mode == FWD_RXONLY ?
-					add_stream(fwd_rxonly, &app.ports[i], NULL, q) :
-					add_stream(fwd_txonly, NULL, &app.ports[i], q);
+				rc = m == FWD_RXONLY ? stream_new(&app.ports[i], NULL, q) :
+						       stream_new(NULL, &app.ports[i], q);
 		break;
 	}
+	return rc < 0 ? rc : first;
+}
+
+int
+streams_setup(void)
+{
+	enum fwd_mode mode = app.opts.fwd;
+	int first = streams_build(mode);
+	int rc = first < 0 ? first : 0;
+
+	for (unsigned int i = first < 0 ? app.nb_streams : (unsigned int)first;
+	     i < app.nb_streams && rc == 0; i++)
+		rc = stream_register(app.streams[i], fwd_fn_of(mode), app_ctl_call_local);
 	if (rc < 0) {
 		APP_LOG(ERR, "cannot set up streams: %s", strerror(-rc));
 		return rc;

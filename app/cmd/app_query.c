@@ -23,7 +23,6 @@
 #include "fwd.h"
 #include "vhost_dev.h"
 
-#define NO_PORT UINT16_MAX
 #define DEL_BATCH 64
 
 static inline uint64_t
@@ -200,21 +199,6 @@ topo_of(enum fwd_mode m)
 	}
 }
 
-static vs_stream_fn
-fn_of(enum fwd_mode m)
-{
-	switch (m) {
-	case FWD_MACSWAP:
-		return fwd_macswap;
-	case FWD_RXONLY:
-		return fwd_rxonly;
-	case FWD_TXONLY:
-		return fwd_txonly;
-	default:
-		return fwd_io;
-	}
-}
-
 /* At the first command: what main() set up runs, in the mode of the command line. */
 static void
 fwd_init(void)
@@ -275,10 +259,10 @@ aq_active_stream(unsigned int i, struct aq_stream *out)
 		if (!active[s] || i-- != 0)
 			continue;
 		out->lcore_id = st->lc->lcore_id;
-		out->rx_port = st->rx_port == NO_PORT ? -1 : st->rx_port;
-		out->rx_q = st->rx_port == NO_PORT ? -1 : st->rx_q;
-		out->tx_port = st->tx_port == NO_PORT ? -1 : st->tx_port;
-		out->tx_q = st->tx_port == NO_PORT ? -1 : st->tx_q;
+		out->rx_port = st->rx_port == FWD_NO_PORT ? -1 : st->rx_port;
+		out->rx_q = st->rx_port == FWD_NO_PORT ? -1 : st->rx_q;
+		out->tx_port = st->tx_port == FWD_NO_PORT ? -1 : st->tx_port;
+		out->tx_q = st->tx_port == FWD_NO_PORT ? -1 : st->tx_q;
 		out->parks = st->hold != NULL;
 		return 0;
 	}
@@ -310,49 +294,34 @@ aq_fwd_mode_parse(const char *name)
 	return -1;
 }
 
-/* Register stream @p s with the engine, as fwd_setup.c does at start-up. */
-static int
-stream_register(struct fwd_stream *s, enum fwd_mode m)
-{
-	struct vs_op *op = vs_op_alloc(VS_OP_STREAM_ADD, 0);
-	int rc;
-
-	if (op == NULL)
-		return -ENOMEM;
-	op->in.stream.fn = fn_of(m);
-	op->in.stream.arg = s;
-	op->in.stream.poller = (uint16_t)s->lc->idx;
-	op->in.stream.rx_dev = s->rx_port != NO_PORT ? app.ports[s->rx_port].dev : VS_DEV_NONE;
-	op->in.stream.rx_vq = s->rx_port != NO_PORT ? s->rx.queue : 0;
-	op->in.stream.tx_dev = s->tx_port != NO_PORT ? app.ports[s->tx_port].dev : VS_DEV_NONE;
-	op->in.stream.tx_vq = s->tx_port != NO_PORT ? s->tx.queue : 0;
-	op->in.stream.park = s->hold != NULL ? fwd_park : NULL;
-	rc = vs_ctl_call(app.ctl, op, aq_op_timeout_ms());
-	if (rc != -ETIMEDOUT)
-		vs_op_free(op);
-	return rc < 0 ? rc : 0;
-}
-
 /* Delete every stream the engine has: afterwards (epoch passed) no lcore runs any. */
 static int
 streams_unregister_all(void)
 {
 	struct vs_op *ops[DEL_BATCH];
+	struct fwd_stream *owner[DEL_BATCH];
+	unsigned int s = 0;
 	int rc = 0;
 
-	for (unsigned int base = 0; base < VSTOP_MAX_STREAMS; base += DEL_BATCH) {
+	while (s < app.nb_streams) {
 		unsigned int n = 0;
 
-		for (unsigned int i = 0; i < DEL_BATCH; i++) {
-			struct vs_op *op = vs_op_alloc(VS_OP_STREAM_DEL, 0);
+		/* Submit a batch, then wait: each delete completes after one epoch. */
+		for (; s < app.nb_streams && n < DEL_BATCH; s++) {
+			struct fwd_stream *st = app.streams[s];
+			struct vs_op *op;
 
+			if (st->engine_id < 0)
+				continue;
+			op = vs_op_alloc(VS_OP_STREAM_DEL, 0);
 			if (op == NULL)
-				break;
-			op->in.stream_id = base + i;
+				return -ENOMEM;
+			op->in.stream_id = (uint32_t)st->engine_id;
 			if (vs_ctl_submit(app.ctl, op) < 0) {
 				vs_op_free(op);
-				break;
+				return -ENOBUFS;
 			}
+			owner[n] = st;
 			ops[n++] = op;
 		}
 		for (unsigned int i = 0; i < n; i++) {
@@ -362,118 +331,38 @@ streams_unregister_all(void)
 				rc = r;
 				continue;
 			}
+			if (r == 0)
+				owner[i]->engine_id = -1;
+			else if (rc == 0)
+				rc = r;
 			vs_op_free(ops[i]);
 		}
-		if (n < DEL_BATCH)
-			return -ENOMEM;
 	}
 	return rc;
 }
 
-static unsigned int rr_next;
-
-static unsigned int
-assign_poller(uint16_t port, uint16_t q)
-{
-	for (unsigned int i = 0; i < app.opts.nb_lmap; i++) {
-		const struct opt_lcore_map *m = &app.opts.lmap[i];
-
-		if (m->port == port && m->queue == q)
-			for (unsigned int p = 0; p < app.nb_pollers; p++)
-				if (app.lcores[p].lcore_id == m->lcore)
-					return p;
-	}
-	return rr_next++ % app.nb_pollers;
-}
-
-static void
-end_init(struct fwd_end *e, const struct app_port *p, uint16_t q, bool rx)
-{
-	e->kind = p->kind;
-	if (p->kind == PORT_VHOST) {
-		e->queue = rx ? 2 * q + 1 : 2 * q;
-		e->vid = &p->vh->vid;
-	} else {
-		e->eth_id = p->eth_id;
-		e->queue = q;
-	}
-}
-
-/* A new struct fwd_stream (not registered), appended to app.streams. */
-static int
-stream_new(const struct app_port *rxp, const struct app_port *txp, uint16_t q)
-{
-	struct fwd_stream *s;
-
-	if (app.nb_streams == VSTOP_MAX_STREAMS)
-		return -ENOSPC;
-	s = rte_zmalloc("fwd_stream", sizeof(*s), RTE_CACHE_LINE_SIZE);
-	if (s == NULL)
-		return -ENOMEM;
-	s->pool = app.pool;
-	s->burst = (uint16_t)app.opts.burst;
-	s->lc = &app.lcores[assign_poller(rxp != NULL ? rxp->id : txp->id, q)];
-	s->rx_port = rxp != NULL ? rxp->id : NO_PORT;
-	s->tx_port = txp != NULL ? txp->id : NO_PORT;
-	s->rx_q = q;
-	s->tx_q = q;
-	if (rxp != NULL)
-		end_init(&s->rx, rxp, q, true);
-	if (txp != NULL)
-		end_init(&s->tx, txp, q, false);
-	if (rxp != NULL && txp != NULL && txp != rxp && txp->kind == PORT_VHOST)
-		s->hold = txp->vh->hold[q];
-	app.streams[app.nb_streams] = s;
-	/* readers (statistics) walk app.streams up to nb_streams */
-	__atomic_store_n(&app.nb_streams, app.nb_streams + 1, __ATOMIC_RELEASE);
-	return 0;
-}
-
-static int
-pair_new(const struct app_port *a, const struct app_port *b)
-{
-	uint16_t nq = RTE_MIN(a->nb_queues, b->nb_queues);
-	int rc = 0;
-
-	for (uint16_t q = 0; q < nq && rc == 0; q++) {
-		rc = stream_new(a, b, q);
-		if (rc == 0 && a != b)
-			rc = stream_new(b, a, q);
-	}
-	return rc;
-}
-
-/* Streams for the topology of @p m, as fwd_setup.c lays them out. */
+/* Streams for the layout of @p m (fwd_setup.c), not registered yet. */
 static int
 set_build(enum fwd_mode m)
 {
-	unsigned int lo = app.nb_streams, i;
-	int rc = 0;
+	int first = streams_build(m);
 
-	switch (topo_of(m)) {
-	case TOPO_PAIRS:
-		for (i = 0; i < app.nb_ports && rc == 0; i += 2)
-			rc = pair_new(&app.ports[i], &app.ports[i + 1 < app.nb_ports ? i + 1 : i]);
-		break;
-	case TOPO_SELF:
-		for (i = 0; i < app.nb_ports && rc == 0; i++)
-			rc = pair_new(&app.ports[i], &app.ports[i]);
-		break;
-	case TOPO_RX:
-	case TOPO_TX:
-		for (i = 0; i < app.nb_ports && rc == 0; i++)
-			for (uint16_t q = 0; q < app.ports[i].nb_queues && rc == 0; q++)
-				rc = topo_of(m) == TOPO_RX ?
-					stream_new(&app.ports[i], NULL, q) :
-					stream_new(NULL, &app.ports[i], q);
-		break;
-	}
-	if (rc < 0)
-		return rc; /* streams made so far stay unused in app.streams */
-	set_lo = lo;
+	if (first < 0)
+		return first; /* streams made so far stay unused in app.streams */
+	set_lo = (unsigned int)first;
 	set_hi = app.nb_streams;
 	set_topo = topo_of(m);
 	return 0;
+}
+
+static int
+call_ctl(struct vs_op *op)
+{
+	int rc = vs_ctl_call(app.ctl, op, aq_op_timeout_ms());
+
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
 }
 
 int
@@ -495,7 +384,7 @@ aq_fwd_start(char *err, size_t errlen)
 		}
 	}
 	for (unsigned int i = set_lo; i < set_hi; i++) {
-		rc = stream_register(app.streams[i], cur_mode);
+		rc = stream_register(app.streams[i], fwd_fn_of(cur_mode), call_ctl);
 		if (rc < 0) {
 			snprintf(err, errlen, "engine refused stream %u: %s", i, strerror(-rc));
 			streams_unregister_all();
