@@ -344,7 +344,7 @@ op_attach(struct vs_ctl *ctl, struct vs_op *op)
 	if (d == NULL)
 		return -ENODEV;
 	d->attached = true;
-	d->quiesce_req = false;
+	d->quiesce_req = (d->reg.base & VS_STATUS_NEEDS_RESET) != 0; /* only a reset revives */
 	vs_publish(ctl);
 	return 0;
 }
@@ -391,8 +391,10 @@ status_write(struct vs_ctl *ctl, struct vs_dev *d, uint8_t value, struct vs_op *
 	case VS_ACT_IGNORE:
 		return 0;
 	case VS_ACT_STORE:
-		if (!(d->reg.base & VS_STATUS_DRIVER_OK) && (base & VS_STATUS_DRIVER_OK))
-			d->quiesce_req = false; /* the driver brought the device up again */
+		/* The driver brought the device up again; a broken one waits for a reset. */
+		if (!(d->reg.base & VS_STATUS_DRIVER_OK) && (base & VS_STATUS_DRIVER_OK) &&
+		    !(base & VS_STATUS_NEEDS_RESET))
+			d->quiesce_req = false;
 		vs_status_apply(&d->reg, act, base);
 		vs_publish(ctl);
 		vs_dev_publish_status(d);
@@ -534,8 +536,11 @@ op_quiesce(struct vs_ctl *ctl, struct vs_op *op)
 		return -ENODEV;
 	d->quiesce_req = true;
 	dev_resume_abort(ctl, d);
-	if (d->phase == VS_PHASE_IDLE)
-		dev_quiesce_start(ctl, d);
+	/*
+	 * Even with a quiesce already under way: streams may have been published again since
+	 * it began (the driver set DRIVER_OK), so unpublish now and wait for this epoch.
+	 */
+	dev_quiesce_start(ctl, d);
 	vs_op_list_push(&d->quiesce_waiters, op);
 	return VS_OP_PENDING;
 }

@@ -45,7 +45,12 @@ enum vs_status_action
 vs_status_decide(const struct vs_status_reg *reg, uint8_t value, uint8_t *new_base)
 {
 	uint8_t cur = reg->base;
-	uint8_t ordinary = value & (uint8_t)~VS_STATUS_STOP_BITS;
+	/*
+	 * DEVICE_NEEDS_RESET belongs to the device: a driver's write can neither set it nor
+	 * (short of a reset) clear it. Writing it back is fine; leaving it out clears it (R10).
+	 */
+	uint8_t ordinary = (value & (uint8_t)~(VS_STATUS_STOP_BITS | VS_STATUS_NEEDS_RESET)) |
+			   (cur & value & VS_STATUS_NEEDS_RESET);
 
 	*new_base = cur;
 	if (value == 0) {
@@ -74,7 +79,7 @@ vs_status_decide(const struct vs_status_reg *reg, uint8_t value, uint8_t *new_ba
 		if ((value & VS_STATUS_SUSPEND) && vs_feature_has(reg->features, VS_F_SUSPEND))
 			return VS_ACT_SUSPEND;
 	}
-	if (ordinary == cur && (value & VS_STATUS_STOP_BITS))
+	if (ordinary == cur && (value & (VS_STATUS_STOP_BITS | VS_STATUS_NEEDS_RESET)))
 		return VS_ACT_IGNORE;
 	return VS_ACT_STORE;
 }

@@ -7,7 +7,8 @@
  *  - a device that shows DEVICE_STOPPED or SUSPEND has no stream on any poller's list, and no
  *    stream of it ran after its stop completed (R4, R8);
  *  - the bit is never shown before the drain ran after the last unpublish (R5, R6);
- *  - status reads never show a bit the driver cannot have asked for.
+ *  - status reads never show both stop bits at once;
+ *  - a device showing DEVICE_NEEDS_RESET has no stream on any list.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -158,7 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int d = what & 1;
 		struct vs_op *op;
 
-		switch ((what >> 1) % 12) {
+		switch ((what >> 1) % 13) {
 		case 0: /* a driver's status write */
 			op = vs_op_alloc(VS_OP_SET_STATUS, d);
 			op->in.status = arg;
@@ -198,6 +199,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 9:
 			poll_one(arg & 1);
 			break;
+		case 12: /* the transport found the device broken */
+			run(vs_op_alloc(VS_OP_SET_NEEDS_RESET, d));
+			break;
 		default:
 			vs_ctl_run_once(ctl);
 			break;
@@ -219,6 +223,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if ((s & VS_STATUS_DEVICE_STOPPED) && (s & VS_STATUS_SUSPEND))
 				abort();
+			if ((s & VS_STATUS_NEEDS_RESET) && dev_listed(k))
+				abort(); /* a broken device must not run */
 		}
 		if (ran_while_stopped)
 			abort();

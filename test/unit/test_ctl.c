@@ -507,6 +507,25 @@ Test(ctl, V1_quiesce_completes_after_epoch_and_drain_status_untouched)
 	cr_assert_eq(run_free(op), 0, "position readable once quiesced");
 }
 
+Test(ctl, V1_quiesce_during_a_quiesce_unpublishes_what_came_back)
+{
+	struct vs_op *reset = vs_op_alloc(VS_OP_RESET, dev0), *q;
+
+	cr_assert_eq(run(reset), -EINPROGRESS);
+	poll_one(0); /* poller 1 lags: the reset's quiesce is still waiting */
+	vs_ctl_run_once(ctl);
+	set_status(dev0, VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER | VS_STATUS_FEATURES_OK);
+	set_status(dev0, LIVE);
+	cr_assert(listed(stream_fn), "the driver brought it up again");
+	q = vs_op_alloc(VS_OP_QUIESCE, dev0);
+	cr_assert_eq(run(q), -EINPROGRESS);
+	cr_assert(!listed(stream_fn), "a second quiesce unpublishes at once");
+	settle(2);
+	cr_assert(vs_op_done(q) && vs_op_done(reset));
+	vs_op_free(q);
+	vs_op_free(reset);
+}
+
 Test(ctl, V1_vq_state_refused_while_live)
 {
 	struct vs_op *op = vs_op_alloc(VS_OP_GET_VQ_STATE, dev0);
@@ -608,10 +627,29 @@ Test(ctl, NEEDS_RESET_broken_device_shows_bit_streams_off_until_reset)
 	run_free(vs_op_alloc(VS_OP_RESUME, dev0));
 	settle(2);
 	cr_assert_eq(ran[0] + ran[1], 2, "a stop and resume do not bring it back");
+	op = vs_op_alloc(VS_OP_DETACH, dev0);
+	run(op);
+	settle(1);
+	vs_op_free(op);
+	run_free(vs_op_alloc(VS_OP_ATTACH, dev0));
+	settle(1);
+	cr_assert_eq(ran[0] + ran[1], 2, "nor does a re-attach without a reset");
 	cr_assert_eq(set_status(dev0, 0), 0);
 	cr_assert_eq(shown(dev0), 0, "reset clears DEVICE_NEEDS_RESET");
 	set_status(dev0, VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER | VS_STATUS_FEATURES_OK);
 	set_status(dev0, LIVE);
 	settle(1);
 	cr_assert_eq(ran[0] + ran[1], 4, "running again after reset and DRIVER_OK");
+}
+
+Test(ctl, NEEDS_RESET_driver_ok_write_does_not_revive)
+{
+	struct vs_op *op = vs_op_alloc(VS_OP_SET_NEEDS_RESET, dev0);
+
+	run(op);
+	settle(2);
+	vs_op_free(op);
+	/* Reset-less re-initialisation that keeps the device's bit. */
+	cr_assert_eq(set_status(dev0, LIVE | VS_STATUS_NEEDS_RESET), 0);
+	cr_assert(!listed(stream_fn), "a broken device waits for a reset");
 }

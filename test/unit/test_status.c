@@ -136,6 +136,24 @@ Test(status, R10_refused_during_init_too)
 	cr_assert_eq(r.base, INIT);
 }
 
+Test(status, R10_needs_reset_is_the_devices_bit)
+{
+	struct vs_status_reg r = { .base = INIT };
+
+	/* A driver cannot set it ... */
+	cr_assert_eq(write_status(&r, INIT | VS_STATUS_NEEDS_RESET), VS_ACT_IGNORE);
+	cr_assert_eq(vs_status_show(&r), INIT);
+	cr_assert_eq(write_status(&r, LIVE | VS_STATUS_NEEDS_RESET), VS_ACT_STORE);
+	cr_assert_eq(vs_status_show(&r), LIVE);
+	/* ... nor clear it once the device set it; writing it back is fine. */
+	r.base |= VS_STATUS_NEEDS_RESET;
+	cr_assert_eq(write_status(&r, LIVE), VS_ACT_REFUSE);
+	cr_assert_eq(write_status(&r, LIVE | VS_STATUS_NEEDS_RESET), VS_ACT_IGNORE);
+	cr_assert_eq(vs_status_show(&r), LIVE | VS_STATUS_NEEDS_RESET);
+	cr_assert_eq(write_status(&r, 0), VS_ACT_RESET);
+	cr_assert_eq(vs_status_show(&r), 0);
+}
+
 Test(status, R11_clearing_bit_while_stopping_cancels)
 {
 	struct vs_status_reg r = reg_live(F_STOP);
