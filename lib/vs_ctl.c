@@ -126,6 +126,12 @@ vs_ctl_free(struct vs_ctl *ctl)
 	if (ctl->ring != NULL)
 		while (rte_ring_dequeue(ctl->ring, (void **)&op) == 0)
 			vs_op_complete(op, -ESHUTDOWN);
+	/* Ops still waiting for a stop, a resume or an epoch: answered, freed if abandoned. */
+	for (unsigned int i = 0; i < VS_MAX_DEVS; i++) {
+		vs_op_list_complete(&ctl->devs[i].quiesce_waiters, -ESHUTDOWN);
+		vs_op_list_complete(&ctl->devs[i].resume_waiters, -ESHUTDOWN);
+	}
+	vs_op_list_complete(&ctl->epoch_waiters, -ESHUTDOWN);
 	if (ctl->pollers != NULL)
 		vs_publish_release(ctl);
 	if (ctl->efd >= 0)

@@ -227,6 +227,36 @@ Test(badinput, full_ring_refuses_and_frees)
 	vs_ctl_free(small);
 }
 
+Test(badinput, free_with_ops_still_pending)
+{
+	struct vs_ctl_params p = { .nb_pollers = 1 };
+	struct vs_ctl *c = vs_ctl_create(&p);
+	struct vs_op *op = vs_op_alloc(VS_OP_DEV_ADD, 0), *pending;
+
+	op->in.dev_add = (struct vs_dev_add){ .name = "p", .nb_vqs = 1 };
+	cr_assert_eq(vs_ctl_submit(c, op), 0);
+	vs_ctl_run_once(c);
+	vs_op_free(op);
+	vs_poller_online(vs_ctl_poller(c, 0)); /* never reports: every epoch stays open */
+	op = vs_op_alloc(VS_OP_ATTACH, 0);
+	cr_assert_eq(vs_ctl_submit(c, op), 0);
+	vs_ctl_run_once(c);
+	vs_op_free(op);
+	op = vs_op_alloc(VS_OP_STREAM_ADD, 0);
+	op->in.stream = (struct vs_stream){ .fn = fn, .poller = 0, .rx_dev = 0, .tx_dev = 0 };
+	cr_assert_eq(vs_ctl_submit(c, op), 0);
+	vs_ctl_run_once(c);
+	vs_op_free(op);
+	pending = vs_op_alloc(VS_OP_QUIESCE, 0);
+	cr_assert_eq(vs_ctl_submit(c, pending), 0);
+	vs_ctl_run_once(c);
+	cr_assert(!vs_op_done(pending), "waits for an epoch that never comes");
+	vs_ctl_free(c); /* answers it (an abandoned op would be freed the same way) */
+	cr_assert(vs_op_done(pending));
+	cr_assert_eq(pending->result, -ESHUTDOWN);
+	vs_op_free(pending);
+}
+
 Test(badinput, timed_out_waiter_hands_op_to_engine)
 {
 	struct vs_op *op = vs_op_alloc(VS_OP_NOP, 0);
