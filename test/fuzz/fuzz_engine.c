@@ -212,9 +212,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (stopped && dev_listed(k))
 				abort(); /* R4/R8: shown stopped but a poller may run it */
-			if (stopped && attached[k] && drains[k] == 0)
-				abort(); /* R5: shown without a drain */
 			if (stopped && !stopped_flag[k]) {
+				/* R5: the bit shows on an attached device only after a drain
+				 * (a detached one has no rings to drain). */
+				if (attached[k] && drains[k] == 0)
+					abort();
 				/* From here until resume nothing of k may run. Any poller iteration
 				 * that already started has ended (single thread). */
 				stopped_flag[k] = 1;
