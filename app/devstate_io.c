@@ -280,6 +280,7 @@ push_loaded_fn(struct vs_ctl *ctl, void *arg)
 {
 	struct load_job *j = arg;
 	struct vhost_port *vp = j->vp;
+	struct port_counters now;
 
 	RTE_SET_USED(ctl);
 	for (uint16_t q = 0; q < vp->nb_qp; q++) {
@@ -296,9 +297,16 @@ push_loaded_fn(struct vs_ctl *ctl, void *arg)
 		vp->hs[q].dropped += j->nb[vq] - n;
 		j->nb[vq] = 0;
 	}
-	vp->base_rx += j->counters.rx_frames;
-	vp->base_tx += j->counters.tx_frames;
-	vp->base_held_drops += j->counters.held_drops;
+	/*
+	 * The blob carries the device's totals, which already include whatever this port
+	 * counted before the device last left it (ping-pong A -> B -> A): the totals are
+	 * set, not added. base = carried - what this port counted itself, so that
+	 * base + local = carried now and keeps counting from there (wrapping arithmetic).
+	 */
+	port_counters_get(vp->port, &now);
+	vp->base_rx = j->counters.rx_frames - (now.rx - vp->base_rx);
+	vp->base_tx = j->counters.tx_frames - (now.tx - vp->base_tx);
+	vp->base_held_drops = j->counters.held_drops - (now.held_drop - vp->base_held_drops);
 	return 0;
 }
 

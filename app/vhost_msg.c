@@ -35,11 +35,14 @@ wait_ms(void)
 	return (int)app.opts.stop_timeout_ms + 1000;
 }
 
+static void close_fds(struct vhu_msg_ctx *ctx, int from);
+
 static enum rte_vhost_msg_result
 reply_u64(struct vhu_msg_ctx *ctx, uint64_t v)
 {
 	ctx->msg.payload.u64 = v;
 	ctx->msg.size = sizeof(uint64_t);
+	close_fds(ctx, 0); /* a reply carries none, and the library closes nothing */
 	ctx->fd_num = 0;
 	return RTE_VHOST_MSG_RESULT_REPLY;
 }
@@ -311,10 +314,29 @@ on_check_device_state(struct vhost_port *vp, int vid, struct vhu_msg_ctx *ctx)
 	return reply_u64(ctx, devstate_xfer_check(vp) == 0 ? 0 : 1);
 }
 
+static enum rte_vhost_msg_result dispatch(int vid, struct vhu_msg_ctx *ctx);
+
+/*
+ * librte_vhost closes a message's fds only when its own handler runs: any fd a front end
+ * attached to a message vstop answered itself (stray, or not taken by the handler) is
+ * closed here, so a front end cannot make vstop leak descriptors.
+ */
 static enum rte_vhost_msg_result
 pre_msg(int vid, void *msg)
 {
 	struct vhu_msg_ctx *ctx = msg;
+	enum rte_vhost_msg_result r = dispatch(vid, ctx);
+
+	if (r != RTE_VHOST_MSG_RESULT_NOT_HANDLED) {
+		close_fds(ctx, 0);
+		ctx->fd_num = 0;
+	}
+	return r;
+}
+
+static enum rte_vhost_msg_result
+dispatch(int vid, struct vhu_msg_ctx *ctx)
+{
 	struct vhost_port *vp = vhost_port_by_vid(vid);
 
 	if (vp == NULL)

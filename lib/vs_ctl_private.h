@@ -12,7 +12,6 @@
 #include "vs_ctl.h"
 
 #define VS_MAX_STREAMS 1024
-#define VS_MAX_RETIRED 256
 
 #define VS_LOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, vs_ctl_logtype, "vstop.ctl: " fmt "\n", ##__VA_ARGS__)
@@ -82,8 +81,9 @@ struct vs_ctl {
 	struct vs_stream streams[VS_MAX_STREAMS];
 	bool stream_used[VS_MAX_STREAMS];
 
-	struct vs_retired retired[VS_MAX_RETIRED];
-	unsigned int nb_retired;
+	/* Lists waiting for their epoch; grows as needed: the control lcore never waits. */
+	struct vs_retired *retired;
+	unsigned int nb_retired, max_retired;
 	uint64_t last_token;   /* token started by the last publish that removed something */
 	struct vs_op_list epoch_waiters; /* ops that complete after their token (op->token_) */
 };

@@ -103,21 +103,29 @@ build_list(const struct vs_ctl *ctl, unsigned int poller)
 	return l;
 }
 
-static void
+/*
+ * Keep @p old until the epoch of this publish has passed. Never waits: a polling lcore
+ * that is slow, descheduled or stuck must not stop the control lcore (R11 needs it to
+ * report and cancel). @return 0 or -ENOMEM (then @p old is leaked, not freed early).
+ */
+static int
 retire(struct vs_ctl *ctl, const struct vs_stream_list *old)
 {
 	if (old == NULL || old == &empty_list)
-		return;
-	if (ctl->nb_retired == VS_MAX_RETIRED) {
-		/* Never expected (lists retire within a few loop iterations): wait it out. */
-		rte_rcu_qsbr_synchronize(ctl->qsv, RTE_QSBR_THRID_INVALID);
-		for (unsigned int i = 0; i < ctl->nb_retired; i++)
-			free((void *)ctl->retired[i].list);
-		ctl->nb_retired = 0;
+		return 0;
+	if (ctl->nb_retired == ctl->max_retired) {
+		unsigned int n = ctl->max_retired ? 2 * ctl->max_retired : 64;
+		struct vs_retired *r = realloc(ctl->retired, n * sizeof(*r));
+
+		if (r == NULL)
+			return -ENOMEM;
+		ctl->retired = r;
+		ctl->max_retired = n;
 	}
 	ctl->retired[ctl->nb_retired].list = old;
 	ctl->retired[ctl->nb_retired].token = 0; /* set by vs_publish() */
 	ctl->nb_retired++;
+	return 0;
 }
 
 int
@@ -142,7 +150,8 @@ vs_publish(struct vs_ctl *ctl)
 			l = (struct vs_stream_list *)(uintptr_t)&empty_list;
 		}
 		__atomic_store_n(&pl->list, l, __ATOMIC_RELEASE);
-		retire(ctl, cur);
+		if (retire(ctl, cur) < 0)
+			VS_LOG(ERR, "out of memory: a retired stream list is leaked");
 		swapped++;
 	}
 	if (swapped > 0) {
@@ -160,6 +169,9 @@ vs_publish_release(struct vs_ctl *ctl)
 	for (unsigned int i = 0; i < ctl->nb_retired; i++)
 		free((void *)ctl->retired[i].list);
 	ctl->nb_retired = 0;
+	free(ctl->retired);
+	ctl->retired = NULL;
+	ctl->max_retired = 0;
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
 		if (ctl->pollers[p].list != &empty_list)
 			free((void *)ctl->pollers[p].list);

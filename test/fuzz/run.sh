@@ -4,13 +4,24 @@
 #   --smoke  a few seconds each (CI); default 30 s each; --full: 1,000,000 executions each.
 # Seed corpora: test/fuzz/corpus/<harness>/ (read-only); the growing corpus is kept in
 # build-fuzz/corpus/<harness>/. Exit 77 (skip) if clang's fuzzer runtime is missing.
+# Extra harnesses: test/fuzz/fuzz_<name>.c, its other sources in fuzz_<name>.sources and,
+# optionally, extra compiler/linker flags (e.g. -Wl,--wrap=...) in fuzz_<name>.flags.
+# FUZZ_JOBS=N runs N harnesses at a time (default 1).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 mode=normal
 case "${1:-}" in --smoke|--full) mode=${1#--}; shift ;; esac
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(devstate options engine)
+if [ ${#harnesses[@]} -eq 0 ]; then
+	harnesses=(devstate options engine)
+	# Extra harnesses: test/fuzz/fuzz_<name>.c + fuzz_<name>.sources (+ optional .flags).
+	for f in test/fuzz/fuzz_*.sources; do
+		[ -f "$f" ] || continue
+		n=${f#test/fuzz/fuzz_}
+		harnesses+=("${n%.sources}")
+	done
+fi
 
 if ! command -v clang >/dev/null || ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 	clang -x c -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then
@@ -45,8 +56,11 @@ for h in "${harnesses[@]}"; do
 		echo "fuzz: $h skipped: not in this tree:$missing"
 		continue
 	fi
+	flags=$(cat "test/fuzz/fuzz_$h.flags" 2>/dev/null || true)
 	# shellcheck disable=SC2086
-	clang "${cflags[@]}" $srcs "${libs[@]}" -o "$out/fuzz_$h"
+	if ! clang "${cflags[@]}" $srcs $flags "${libs[@]}" -o "$out/fuzz_$h"; then
+		echo "fuzz: $h FAILED to build"; rc=1; continue
+	fi
 	mkdir -p "$out/corpus/$h"
 	seeds=()
 	[ -d "test/fuzz/corpus/$h" ] && seeds=("test/fuzz/corpus/$h")
@@ -61,7 +75,7 @@ for h in "${harnesses[@]}"; do
 		> "$out/fuzz_$h.log" 2>&1; then
 		echo "fuzz: $h FAILED, see $out/fuzz_$h.log"; tail -30 "$out/fuzz_$h.log"; rc=1
 	else
-		grep -E 'stat::number_of_executed_units' "$out/fuzz_$h.log" | sed "s/^/fuzz: $h: /"
+		grep -a -E 'stat::number_of_executed_units' "$out/fuzz_$h.log" | sed "s/^/fuzz: $h: /"
 	fi
 done
 exit $rc

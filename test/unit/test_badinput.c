@@ -257,6 +257,31 @@ Test(badinput, free_with_ops_still_pending)
 	vs_op_free(pending);
 }
 
+Test(badinput, R11_stuck_poller_never_blocks_the_control_lcore)
+{
+	struct vs_poller *stuck = vs_ctl_poller(ctl, 0);
+
+	/* An online poller that never reports: 2,000 publishes must not wait for it. */
+	vs_poller_online(stuck);
+	for (int k = 0; k < 1000; k++) {
+		struct vs_op *op = vs_op_alloc(VS_OP_SET_VQ_READY, 0);
+
+		op->vq = 1;
+		op->in.ready = false;
+		cr_assert_eq(vs_ctl_submit(ctl, op), 0);
+		vs_ctl_run_once(ctl); /* returns: the epoch is checked, never waited for */
+		cr_assert(!vs_op_done(op));
+		cr_assert_eq(vs_ctl_wait(op, 0), -ETIMEDOUT);
+		cr_assert_eq(run(vs_op_alloc(VS_OP_NOP, 0)), 0);
+		op = vs_op_alloc(VS_OP_SET_VQ_READY, 0);
+		op->vq = 1;
+		op->in.ready = true;
+		cr_assert_eq(run(op), 0);
+	}
+	vs_poller_offline(stuck);
+	vs_ctl_run_once(ctl);
+}
+
 Test(badinput, timed_out_waiter_hands_op_to_engine)
 {
 	struct vs_op *op = vs_op_alloc(VS_OP_NOP, 0);
