@@ -20,8 +20,8 @@
  * Detection stays off the fast path (no branch there): the control lcore checks, every
  * HEALTH_PERIOD_MS, each ring a published stream reads or writes (so only rings of a
  * running device: R4 holds, a stopped device's avail ring is never read):
- *  - rte_vhost_avail_entries() (it reads avail->idx under the ring's access_lock, so a
- *    SET_MEM_TABLE cannot unmap it meanwhile) larger than the ring size: broken at once;
+ *  - the avail index (read without the ring's access_lock: see ring_check) more than
+ *    the ring size ahead of the used index: broken at once;
  *  - entries pending and not one consumed while the owning polling lcore kept polling,
  *    for HEALTH_STUCK_CHECKS checks: on the guest tx ring in a row (with mbufs to
  *    dequeue into), on the guest rx ring counting only checks in which frames for it
@@ -113,7 +113,15 @@ check_ring(const struct fwd_stream *s, int side)
 	if (vid < 0 || rte_vhost_get_vhost_vring(vid, vq, &vr) != 0 || vr.size == 0 ||
 	    rte_vhost_get_vring_base(vid, vq, &last_avail, &last_used) != 0)
 		return;
-	pending = rte_vhost_avail_entries(vid, vq);
+	/*
+	 * Not rte_vhost_avail_entries(): it takes the ring's access_lock, which a polling
+	 * lcore holds inside rte_vhost_enqueue/dequeue_burst, and the control lcore must
+	 * never wait for a polling lcore (a stuck one would hang the engine: R11). The
+	 * index is read from the ring as the library would, without the lock. The ring
+	 * stays mapped while the stream is published, except during a SET_MEM_TABLE on a
+	 * running device (docs/design.rst).
+	 */
+	pending = (uint16_t)(__atomic_load_n(&vr.avail->idx, __ATOMIC_ACQUIRE) - last_used);
 	if (side == SIDE_RX) {
 		uint64_t errors = __atomic_load_n(&s->c.ring_errors, __ATOMIC_RELAXED);
 
