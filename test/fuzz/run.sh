@@ -6,7 +6,6 @@
 # build-fuzz/corpus/<harness>/. Exit 77 (skip) if clang's fuzzer runtime is missing.
 # Extra harnesses: test/fuzz/fuzz_<name>.c, its other sources in fuzz_<name>.sources and,
 # optionally, extra compiler/linker flags (e.g. -Wl,--wrap=...) in fuzz_<name>.flags.
-# FUZZ_JOBS=N runs N harnesses at a time (default 1).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
