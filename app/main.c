@@ -21,6 +21,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 
 #include "console.h"
@@ -127,6 +128,16 @@ find_dashdash(int argc, char **argv)
 	return argc;
 }
 
+/* Did the EAL part of the command line (argv[0..n)) ask for syslog? */
+static bool
+eal_wants_syslog(int n, char **argv)
+{
+	for (int i = 1; i < n; i++)
+		if (strncmp(argv[i], "--syslog", 8) == 0)
+			return true;
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -179,6 +190,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "vstop: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
 		return 2;
 	}
+	/*
+	 * DPDK 22.11 writes every log line to stderr and to syslog(); where there is no
+	 * /dev/log the syslog copy is a socket, connect and close per line, tens of
+	 * microseconds on the control lcore in the middle of a stop. stderr only, unless the
+	 * user asked for syslog with EAL's --syslog.
+	 */
+	if (!eal_wants_syslog(dd, argv))
+		rte_openlog_stream(stderr);
 
 	app.nb_pollers = rte_lcore_count() - 1;
 	if (app.nb_pollers == 0 || app.nb_pollers > VS_MAX_POLLERS) {

@@ -74,7 +74,7 @@ struct vs_backend_ops {
 	int (*set_vq_state)(void *priv, uint16_t vq, const struct vs_vq_state *st);
 	/** Send a config-change notification to the driver (never called while stopped: R7). */
 	void (*config_changed)(void *priv);
-	/** The device just showed its stop bit (informational; e.g. log, wake a waiter). */
+	/** The device just showed its stop bit and its waiters were answered (informational). */
 	void (*stopped)(void *priv);
 	/** Called before streams are re-published on resume (e.g. deliver held frames). */
 	int (*resume)(void *priv);

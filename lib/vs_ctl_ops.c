@@ -105,6 +105,8 @@ dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 {
 	uint16_t id = dev_id(ctl, d);
 
+	bool stopped = false;
+
 	d->phase = VS_PHASE_IDLE;
 	if (d->reg.state == VS_RUN_STOPPING) {
 		uint64_t ns = vs_now_ns() - d->t0_ns;
@@ -115,13 +117,22 @@ dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 		vs_dev_iters_since(ctl, id, &d->stats.last_stop_iters,
 				   &d->stats.last_stop_iters_max);
 		d->stats.stop_hist[hist_bucket(ns)]++;
-		if (d->ops->stopped != NULL)
-			d->ops->stopped(d->priv);
-		VS_LOG(DEBUG, "%s: stopped in %lu ns, %lu loop iterations", d->name,
-		       (unsigned long)ns, (unsigned long)d->stats.last_stop_iters);
+		stopped = true;
 	}
 	vs_dev_publish_status(d);
 	vs_op_list_complete(&d->quiesce_waiters, 0);
+	/*
+	 * The backend's notice and the log line come after the bit is shown and the waiters
+	 * are answered: a log line (DPDK writes it to stderr and to syslog) costs more than
+	 * the stop itself, and the driver is waiting for the bit, not for the log.
+	 */
+	if (stopped) {
+		if (d->ops->stopped != NULL)
+			d->ops->stopped(d->priv);
+		VS_LOG(DEBUG, "%s: stopped in %lu ns, %lu loop iterations", d->name,
+		       (unsigned long)d->stats.last_stop_ns,
+		       (unsigned long)d->stats.last_stop_iters);
+	}
 }
 
 /* R11: report a stop that is late, once; it goes on, and the driver may cancel it. */
