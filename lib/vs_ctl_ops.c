@@ -327,7 +327,7 @@ op_dev_add(struct vs_ctl *ctl, struct vs_op *op)
 static bool
 dev_in_streams(const struct vs_ctl *ctl, uint16_t dev)
 {
-	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++)
+	for (unsigned int i = 0; i < ctl->streams_end; i++)
 		if (ctl->stream_used[i] &&
 		    (ctl->streams[i].rx_dev == dev || ctl->streams[i].tx_dev == dev))
 			return true;
@@ -681,6 +681,8 @@ op_stream_add(struct vs_ctl *ctl, struct vs_op *op)
 			continue;
 		ctl->streams[i] = *s;
 		ctl->stream_used[i] = true;
+		if (i >= ctl->streams_end)
+			ctl->streams_end = i + 1;
 		vs_publish(ctl);
 		return (int)i;
 	}
@@ -695,6 +697,8 @@ op_stream_del(struct vs_ctl *ctl, struct vs_op *op)
 	if (id >= VS_MAX_STREAMS || !ctl->stream_used[id])
 		return -EINVAL;
 	ctl->stream_used[id] = false;
+	while (ctl->streams_end > 0 && !ctl->stream_used[ctl->streams_end - 1])
+		ctl->streams_end--;
 	vs_publish(ctl);
 	vs_epoch_wait_op(ctl, op);
 	return VS_OP_PENDING;

@@ -80,6 +80,7 @@ struct vs_ctl {
 	struct vs_dev devs[VS_MAX_DEVS];
 	struct vs_stream streams[VS_MAX_STREAMS];
 	bool stream_used[VS_MAX_STREAMS];
+	unsigned int streams_end; /* 1 + the highest used slot: loops over streams stop here */
 
 	/* Lists waiting for their epoch; grows as needed: the control lcore never waits. */
 	struct vs_retired *retired;

@@ -62,7 +62,7 @@ stream_fn_now(const struct vs_ctl *ctl, const struct vs_stream *s)
 bool
 vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev)
 {
-	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++) {
+	for (unsigned int i = 0; i < ctl->streams_end; i++) {
 		const struct vs_stream *s = &ctl->streams[i];
 
 		if (ctl->stream_used[i] && s->tx_dev == dev && s->park != NULL)
@@ -83,10 +83,10 @@ build_list(const struct vs_ctl *ctl, unsigned int poller)
 	struct vs_stream_list *l;
 	unsigned int n = 0;
 
-	l = malloc(sizeof(*l) + sizeof(l->s[0]) * VS_MAX_STREAMS);
+	l = malloc(sizeof(*l) + sizeof(l->s[0]) * ctl->streams_end);
 	if (l == NULL)
 		return NULL;
-	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++) {
+	for (unsigned int i = 0; i < ctl->streams_end; i++) {
 		const struct vs_stream *s = &ctl->streams[i];
 		vs_stream_fn fn;
 
@@ -227,7 +227,7 @@ vs_epoch_advance(struct vs_ctl *ctl)
 static bool
 poller_runs_dev(const struct vs_ctl *ctl, unsigned int p, uint16_t dev)
 {
-	for (unsigned int i = 0; i < VS_MAX_STREAMS; i++) {
+	for (unsigned int i = 0; i < ctl->streams_end; i++) {
 		const struct vs_stream *s = &ctl->streams[i];
 
 		if (ctl->stream_used[i] && s->poller == p && (s->rx_dev == dev || s->tx_dev == dev))
