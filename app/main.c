@@ -184,6 +184,13 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &handled_signals, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a front end that closes a state pipe early */
 
+	/*
+	 * librte_vhost logs several INFO lines per vhost-user message: hundreds per migration,
+	 * each a write on its one message thread, inside the downtime. vstop logs what a user
+	 * needs of them (connections, stops, errors). Set before EAL parses --log-level, so
+	 * --log-level=lib.vhost.*:info still brings them back.
+	 */
+	rte_log_set_level_pattern("lib.vhost.*", RTE_LOG_WARNING);
 	optind = 1;
 	rc = rte_eal_init(dd, argv);
 	if (rc < 0) {
