@@ -104,8 +104,10 @@ struct vs_dev_info {
 	uint64_t resets;
 	uint64_t last_stop_ns;             /**< request -> bit shown, wall time */
 	/**
-	 * Loop iterations the slowest owning poller went through between the request and the
-	 * bit (the epoch waits for the slowest; this is the figure the design bounds by 2).
+	 * Loop iterations the slowest owning poller went through between the request (its
+	 * streams unpublished) and the control-loop pass that saw the barrier passed (the epoch
+	 * waits for the slowest; the design bounds this by 2, plus the passes of an empty
+	 * loop during the control lcore's own detection time).
 	 */
 	uint64_t last_stop_iters;
 	uint64_t last_stop_iters_max;      /**< same, fastest owning poller */

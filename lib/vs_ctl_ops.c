@@ -103,8 +103,6 @@ hist_bucket(uint64_t ns)
 static void
 dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 {
-	uint16_t id = dev_id(ctl, d);
-
 	bool stopped = false;
 
 	d->phase = VS_PHASE_IDLE;
@@ -114,8 +112,6 @@ dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 		vs_status_stop_done(&d->reg); /* R6: only now does a read show the bit */
 		d->stats.stops++;
 		d->stats.last_stop_ns = ns;
-		vs_dev_iters_since(ctl, id, &d->stats.last_stop_iters,
-				   &d->stats.last_stop_iters_max);
 		d->stats.stop_hist[hist_bucket(ns)]++;
 		stopped = true;
 	}
@@ -187,6 +183,13 @@ vs_dev_advance(struct vs_ctl *ctl, uint16_t dev)
 			dev_check_deadline(d, "waiting for polling lcores");
 			return 0;
 		}
+		/*
+		 * Counted here, not when the bit shows: the drain and the status update are the
+		 * control lcore's work, not the polling lcores'.
+		 */
+		if (d->reg.state == VS_RUN_STOPPING)
+			vs_dev_iters_since(ctl, dev, &d->stats.last_stop_iters,
+					   &d->stats.last_stop_iters_max);
 		d->phase = VS_PHASE_DRAIN;
 		/* fall through */
 	case VS_PHASE_DRAIN:
