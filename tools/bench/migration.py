@@ -7,12 +7,23 @@ idle back-off so that the one without a running device sleeps; control lcores on
 core) and vstop-fe (on the other core) passing sequence-numbered frames flat out and
 migrating the device A -> B -> A ... (--migrations times). vstop-fe checks that every frame
 comes back exactly once and in order, and measures per migration:
-  downtime   source stop request -> first frame back through the destination
+  downtime   source stop request -> first frame back through the destination (an rx
+             used index in guest memory moves past where the source left it)
   stop       SET_STATUS(|DEVICE_STOPPED) -> GET_STATUS shows it (source)
   bases      GET_VRING_BASE of every ring (source)
-  save       wait for frames in flight + SET_DEVICE_STATE_FD(SAVE), read, CHECK (source)
+  save       SET_DEVICE_STATE_FD(SAVE), read, CHECK (source)
   load       destination rings at the source's bases + LOAD + CHECK_DEVICE_STATE
   start      SET_STATUS(DRIVER_OK) on the destination -> first frame back
+  driver wait   part of 'start': DRIVER_OK shown -> vstop-fe posted a frame the
+                destination could forward (0 unless the source had returned them all:
+                the device idles, the driver's scheduling is in the window)
+and, outside the downtime (the driver's time, not the device's):
+  driver catch-up     ring bases -> vstop-fe's data thread took the source's last frame
+  driver first frame  end of downtime -> the data thread took the destination's first
+                      frame (signed: two threads watch)
+vstop-fe before these were split off (no 'driver ...' parts) waited for its data thread
+to catch up inside 'save' and ended the downtime when the data thread took the frame:
+such output is parsed too, the driver columns stay empty.
 Writes out/bench/NAME.csv (summary per queue count), NAME_migrations.csv (each migration)
 and NAME.png.
 """
@@ -28,18 +39,25 @@ from benchlib import (DEFAULT_LOG, EAL, OUT, TOP, Proc, Progress, cpu_busy, cpus
                       sched_idle_second_thread, summary, tag, wait_for, write_csv)
 
 MIG = re.compile(r"migrated to \S+: downtime ([\d.]+) ms \((.*)\)\s*$", re.M)
-PART = re.compile(r"^(.*?) ([\d.]+) us(?: \[(\d+) B\])?$")
+PART = re.compile(r"^(.*?) ([-+]?[\d.]+) us(?: \[(\d+) B\])?$")
 FRAMES = re.compile(r"frames: sent (\d+) received (\d+) lost (\d+) duplicated (\d+) "
                     r"reordered (\d+) bad (\d+)")
 PARTS = ["stop_us", "bases_us", "save_us", "load_us", "start_us"]
-# vstop-fe's labels for them (its wording may vary a little: matched by key words)
-LABELS = [("stop", "stop_us"), ("ring bases", "bases_us"), ("save", "save_us"),
+# The driver's share of start_us, then two figures outside the downtime; absent (None) in
+# the output of an older vstop-fe.
+DRIVER = ["driver_wait_us", "driver_catchup_us", "driver_first_us"]
+# vstop-fe's labels for them (its wording may vary a little: matched by key words, the
+# first that fits; the driver's before 'first frame', which they contain too)
+LABELS = [("waiting for the driver", "driver_wait_us"),
+          ("driver caught up", "driver_catchup_us"), ("driver first frame", "driver_first_us"),
+          ("stop", "stop_us"), ("ring bases", "bases_us"), ("save", "save_us"),
           ("destination", "load_us"), ("first frame", "start_us")]
 
 
 def parse_migrations(out):
-    """[[downtime_ms, stop_us, bases_us, save_us, state_bytes, load_us, start_us]] from
-    vstop-fe's 'migrated to ...' lines."""
+    """[[downtime_ms, stop_us, bases_us, save_us, state_bytes, load_us, start_us,
+    driver_wait_us, driver_catchup_us, driver_first_us]] from vstop-fe's 'migrated to ...'
+    lines, old (without the driver parts: None) or new."""
     migs = []
     for m in MIG.finditer(out):
         parts, nbytes = {}, 0
@@ -55,7 +73,7 @@ def parse_migrations(out):
                 nbytes = int(pm.group(3))
         migs.append([float(m.group(1)), parts.get("stop_us", 0), parts.get("bases_us", 0),
                      parts.get("save_us", 0), nbytes, parts.get("load_us", 0),
-                     parts.get("start_us", 0)])
+                     parts.get("start_us", 0)] + [parts.get(d) for d in DRIVER])
     return migs
 
 
@@ -120,12 +138,23 @@ def run(a, queues):
 
 
 def plot(per, png, title):
-    """Per migration, sorted by downtime: stacked components (the breakdown)."""
+    """Per migration, sorted by downtime: stacked components (the breakdown), and the
+    driver's catch-up beside them as points (not part of the downtime)."""
     data = png[:-4] + ".dat"
+    split = any(m[9] is not None for m in per)
     with open(data, "w") as f:
-        f.write("# rank " + " ".join(PARTS) + " downtime_us\n")
+        f.write("# rank " + " ".join(PARTS) + " downtime_us " + " ".join(DRIVER) + "\n")
         for i, m in enumerate(sorted(per, key=lambda m: m[2])):
-            f.write(f"{i} " + " ".join(str(x) for x in m[4:9]) + f" {m[2] * 1000:.1f}\n")
+            f.write(f"{i} " + " ".join(str(x) for x in m[4:9]) + f" {m[2] * 1000:.1f} "
+                    + " ".join("NaN" if x is None else str(x) for x in m[9:12]) + "\n")
+    save = ("save device state" if split
+            else "driver catches up + save device state")
+    # New output: the driver's wait split off the last bar, its catch-up as points.
+    start = ("($6-$8) title 'DRIVER\\_OK -> first frame back (device)', \\\n"
+             "     '' using 8 title 'destination idle: no frame posted yet (driver)', \\\n"
+             "     '' using 1:9 with points pt 7 ps 0.6 lc rgb 'black' "
+             "title 'driver catch-up after GET\\_VRING\\_BASE (not downtime)'"
+             if split else "6 title 'DRIVER\\_OK -> first frame back'")
     script = f"""
 set title '{title}'
 set style data histogram
@@ -141,9 +170,9 @@ set key top left
 set grid ytics
 plot '{data}' using 2 title 'source stop (request -> bit shown)', \
      '' using 3 title 'GET\\_VRING\\_BASE', \
-     '' using 4 title 'driver catches up + save device state', \
+     '' using 4 title '{save}', \
      '' using 5 title 'destination rings + load state', \
-     '' using 6 title 'DRIVER\\_OK -> first frame back'
+     '' using {start}
 """
     gnuplot(script, png)
 
@@ -159,7 +188,8 @@ def main():
                     help="vstop --idle-backoff-us (both pollers share a core)")
     ap.add_argument("--fe-timerslack-ns", type=int, default=1000, dest="fe_timerslack_ns",
                     help="timer slack of vstop-fe, which sleeps between polls (0: the "
-                    "kernel's default, 50 us, added to every sleep)")
+                    "kernel's default, 50 us, added to every sleep). vstop-fe now sets 1 us "
+                    "itself at start-up, so this only matters for an older one")
     ap.add_argument("--rt", action="store_true",
                     help="SCHED_FIFO for vstop's control lcore and vhost-events thread "
                     "(both vstops): they run as soon as they wake, whatever else shares "
@@ -197,7 +227,7 @@ def main():
     for q in queues:
         r = run(a, q)
         for i, m in enumerate(r["migs"]):
-            per.append([q, i + 1, m[0]] + [m[4]] + [m[1], m[2], m[3], m[5], m[6]])
+            per.append([q, i + 1, m[0]] + [m[4]] + [m[1], m[2], m[3], m[5], m[6]] + m[7:10])
         d = summary([m[0] for m in r["migs"]])
         if d is None:
             raise RuntimeError("no migration completed:\n" + r["tail"])
@@ -209,20 +239,36 @@ def main():
         for p in PARTS:
             row[p + "_median"] = round(parts[p]["median"], 1)
             row[p + "_p99"] = round(parts[p]["p99"], 1)
+        drv = {p: summary([m[i] for m in r["migs"] if m[i] is not None])
+               for p, i in zip(DRIVER, (7, 8, 9))}
         row.update({"state_bytes": int(r["migs"][0][4]), "frames_sent": r["sent"],
                     "frames_lost": r["lost"], "duplicated": r["dup"], "reordered": r["reord"],
                     "bad": r["bad"], "max_gap_ms": r["max_gap_ms"], "pass": int(r["ok"])})
+        # New columns go last: report.py and older readers take these files by column name.
+        for p in DRIVER:
+            row[p + "_median"] = round(drv[p]["median"], 1) if drv[p] else ""
+            row[p + "_p99"] = round(drv[p]["p99"], 1) if drv[p] else ""
+        # The downtime without the driver's wait: the device's own part.
+        dev = summary([m[0] - m[7] / 1000 for m in r["migs"] if m[7] is not None])
+        for k in ("median", "p99", "max"):
+            row["downtime_dev_ms_" + k] = round(dev[k], 3) if dev else ""
         rows.append(row)
         failed |= not r["ok"]
         prog.step(f"{q} q: {d['n']} migrations, downtime median {d['median']:.3f} ms, p99 "
                   f"{d['p99']:.3f} ms, max {d['max']:.3f} ms; frames sent {r['sent']} lost "
                   f"{r['lost']} dup {r['dup']} reordered {r['reord']}; "
                   + ", ".join(f"{p} {parts[p]['median']:.1f}" for p in PARTS)
+                  + ("; driver: wait (in start_us) {:.1f}, not downtime: catch-up {:.1f}, "
+                     "first frame {:+.1f}".format(*(drv[p]["median"] for p in DRIVER))
+                     if all(drv.values()) else "")
+                  + (f"; downtime without the driver's wait: median {dev['median']:.3f} ms, "
+                     f"p99 {dev['p99']:.3f} ms, max {dev['max']:.3f} ms" if dev else "")
                   + ("" if r["ok"] else " -- vstop-fe says FAIL"))
     write_csv(os.path.join(OUT, a.name + ".csv"), list(rows[0].keys()),
               [list(r.values()) for r in rows])
     write_csv(os.path.join(OUT, a.name + "_migrations.csv"),
-              ["queues", "migration", "downtime_ms", "state_bytes"] + PARTS, per)
+              ["queues", "migration", "downtime_ms", "state_bytes"] + PARTS + DRIVER,
+              [m[:9] + ["" if x is None else x for x in m[9:]] for m in per])
     if not a.smoke:
         plot([m for m in per if m[0] == queues[0]], os.path.join(OUT, a.name + ".png"),
              f"vstop live migration A <-> B under traffic, {queues[0]} queue pair(s): "

@@ -64,6 +64,8 @@ struct fe_app {
 	struct fe_meas stop_ns;
 	struct fe_meas resume_ns;
 	struct fe_meas downtime_ns;
+	struct fe_meas drvwait_ns;  /**< DRIVER_OK shown -> a frame posted for the destination */
+	struct fe_meas catchup_ns;  /**< ring bases -> driver took the source's last frames */
 	uint64_t stop_polls;
 	uint64_t stop_first_shown;
 	uint64_t deadline_misses;

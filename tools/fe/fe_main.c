@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "fe.h"
 #include "fe_app.h"
@@ -310,6 +311,15 @@ main(int argc, char **argv)
 	struct fe_app *a = &app;
 	int ret;
 
+	/*
+	 * Both threads wait in short sleeps (2-50 us) between polls: status reads, the first
+	 * frame of a migration, the data thread when idle. The default timer slack (50 us)
+	 * lets each of them last 50 us longer, which lands in the stop latency and the
+	 * migration downtime we measure. 1 us instead; set before the data thread is created,
+	 * which inherits it. Best effort: a refusal only makes the figures coarser.
+	 */
+	if (prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
+		FE_LOG("warning: cannot set timer slack to 1 us: %s", strerror(errno));
 	/* A backend that dies must show up as EPIPE on a write, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);

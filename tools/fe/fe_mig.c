@@ -11,7 +11,18 @@
  *                SET_DEVICE_STATE_FD(LOAD) + write + CHECK_DEVICE_STATE     (M2, M3)
  *                SET_STATUS(DRIVER_OK)
  *   (--state-first: LOAD before the ring setup, the order QEMU uses for virtiofsd)
- *   driver:      first frame back through the destination = end of downtime
+ *   destination: first rx used entry in guest memory = end of downtime
+ *
+ * End of downtime. Once its stop is complete the source writes no used entry any more
+ * (R4, S2; GET_VRING_BASE stops the ring), so each rx ring's used index in guest memory
+ * stays where the source left it, and the first change is the destination returning a
+ * frame. The control thread watches those indices itself. It does not wait for the
+ * driver (our data thread) to deal with the source's last frames first: that is the
+ * driver's time, which a real migration does not have (the guest is paused), and it
+ * would put the data thread's scheduling inside the window. The data thread keeps running
+ * and takes those frames concurrently, with the same checks (each frame once, in order);
+ * when it had caught up and when it took the destination's first frame are reported
+ * beside the downtime, not in it (fe_net_arm_mark).
  *
  * If anything fails after the source stopped, the source is restarted (rings at the same
  * bases, stop bit cleared) so that the guest keeps its network: nothing may be lost.
@@ -24,6 +35,12 @@
 #include "fe.h"
 #include "fe_mig.h"
 #include "vs_status.h"
+
+/*
+ * Poll period while waiting for the destination's first frame: the figure is late by up
+ * to one period, and the wait is short (DRIVER_OK shown -> first frame, ~0.1-0.3 ms).
+ */
+#define FE_FIRST_POLL_US 2
 
 void
 fe_net_wait_caught_up(struct fe_net *net, unsigned int timeout_ms)
@@ -43,6 +60,66 @@ fe_net_wait_caught_up(struct fe_net *net, unsigned int timeout_ms)
 		if (done || fe_now_ns() >= end)
 			return;
 		fe_sleep_us(5);
+	}
+}
+
+/*
+ * Has the driver posted a tx frame the destination can forward (an avail index past the
+ * source's base)? In loopback the destination can only return what the driver sends. The
+ * driver never has more frames out than rx buffers, so if the source returned them all
+ * before it stopped, nothing is left for the destination until the driver has taken some
+ * back and sent new ones: on a loaded core that wait is the data thread's scheduling,
+ * inside the window. It is reported apart (the destination idles, the driver is late).
+ */
+static bool
+tx_posted(struct fe_net *net, const uint32_t *bases)
+{
+	unsigned int i;
+
+	for (i = 0; i < net->cfg.nqp; i++)
+		if (fe_vq_avail_idx(&net->qp[i].tx) != (uint16_t)bases[fe_txq_vring(i)])
+			return true;
+	return false;
+}
+
+/*
+ * Wait until the used index of any rx ring moved away from @p ref (where the stopped source
+ * left it): the destination returned its first frame. @return when that was first seen,
+ * 0 on timeout; @p t_work: when a tx frame for the destination was first seen posted
+ * (tx_posted; @p t0 if at once). Two threads watch the rx indices: this one, and the data
+ * thread, which reads them anyway (fe_net_arm_mark, same @p ref). Both see the same store
+ * in guest memory, so the earlier sighting is the better bound; on a loaded core either
+ * may be off the CPU for milliseconds while the other sees it. Split rings only, which is
+ * all vstop-fe drives (fe_ring.h); with packed rings the watch would be on the descriptor
+ * at the source's base becoming used.
+ */
+static uint64_t
+wait_first_frame(struct fe_net *net, const uint16_t *ref, const uint32_t *bases, uint64_t t0,
+		 unsigned int timeout_ms, uint64_t *t_work)
+{
+	uint64_t end = t0 + timeout_ms * 1000000ull, seen, t = 0;
+	unsigned int i;
+
+	*t_work = tx_posted(net, bases) ? t0 : 0;
+	for (;;) {
+		/* The post is looked at first: seen late, never before it happened. */
+		if (!*t_work && tx_posted(net, bases))
+			*t_work = fe_now_ns();
+		for (i = 0; i < net->cfg.nqp && !t; i++)
+			if (fe_vq_used_idx(&net->qp[i].rx) != ref[i])
+				t = fe_now_ns();
+		seen = fe_net_mark_seen(net);
+		if (seen && (!t || seen < t))
+			t = seen;
+		if (t) {
+			/* A frame came back, so one was posted, at the latest then. */
+			if (!*t_work || *t_work > t)
+				*t_work = t;
+			return t;
+		}
+		if (fe_now_ns() >= end)
+			return 0;
+		fe_sleep_us(FE_FIRST_POLL_US);
 	}
 }
 
@@ -73,7 +150,7 @@ fail_resume(struct fe_dev *src, struct fe_dev *dst, enum fe_stop_kind kind, bool
 	int ret;
 
 	snprintf(first, sizeof(first), "%s", fe_errmsg());
-	fe_net_set(&src->net->mark_armed, 0);
+	fe_net_disarm_mark(src->net);
 	fe_dev_close(dst);
 	ret = src_resume(src, kind, bases_read);
 	if (ret) {
@@ -94,6 +171,7 @@ fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
 	enum fe_stop_kind kind = fe_dev_stop_kind(src, mo->kind);
 	uint64_t same = src->features;
 	bool connected = false, state;
+	uint16_t rx_ref[FE_MAX_VRINGS / 2];
 	struct fe_stop_res sr;
 	uint8_t *blob = NULL;
 	size_t len = 0;
@@ -137,22 +215,30 @@ fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
 	if (ret)
 		return fail_resume(src, dst, kind, false, r, ret);
 	r->t_bases = fe_now_ns();
-	/* V1: the index to resume from is the used index: nothing half done. */
+	/*
+	 * V1: the index to resume from is the used index: nothing half done.
+	 *
+	 * The rx used index read here, rather than the base, is the reference for the end of
+	 * downtime: it is the last value the source wrote, whatever it answered, so only the
+	 * destination can move it. The two are equal unless V1 is broken (base_mismatch,
+	 * which fails the run); then the base could differ from the index in memory from the
+	 * start and be taken for a frame at once. A SET_VRING_ENABLE stop is migrated as
+	 * GET_VRING_BASE (above): disabling the tx rings leaves the rx rings running, and
+	 * the source could still return frames there after the reference was read.
+	 */
 	for (i = 0; i < fe_dev_nvrings(src); i++) {
 		uint16_t used = fe_vq_used_idx(fe_net_vq(net, i));
 
+		if (i == fe_rxq_vring(i / 2))
+			rx_ref[i / 2] = used;
 		if ((uint16_t)src->bases[i] != used) {
 			r->base_mismatch++;
 			FE_LOG("warning: ring %u: GET_VRING_BASE %u but used index %u", i,
 			       src->bases[i], used);
 		}
 	}
-	/*
-	 * Source is quiet now: once the driver has dealt with every frame it returned, the
-	 * next frame the driver sees comes from the destination.
-	 */
-	fe_net_wait_caught_up(net, 1000);
-	fe_net_arm_mark(net);
+	/* No wait for the driver: it takes the source's last frames while we go on. */
+	fe_net_arm_mark(net, rx_ref);
 
 	state = vu_has(&src->vu, VU_PF_DEVICE_STATE);
 	if (state) {
@@ -224,10 +310,18 @@ fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
 		return fail_resume(src, dst, kind, true, r, ret);
 	r->t_started = fe_now_ns();
 
-	r->t_first = fe_net_wait_mark(net, mo->first_frame_ms);
-	if (!r->t_first)
+	r->t_first = wait_first_frame(net, rx_ref, src->bases, r->t_started, mo->first_frame_ms,
+				      &r->t_work);
+	if (!r->t_first) {
+		fe_net_disarm_mark(net);
 		return fe_err(-ETIMEDOUT, "no frame came back through the destination %s within %u ms",
 			      dst_path, mo->first_frame_ms);
+	}
+	/* Downtime is over; the driver's figures, bounded the same way. */
+	if (fe_net_wait_mark(net, mo->first_frame_ms, &r->t_drv_first, &r->t_caught))
+		FE_LOG("warning: within %u ms of the first frame through %s the driver had not %s",
+		       mo->first_frame_ms, dst_path,
+		       r->t_drv_first ? "caught up on every ring" : "taken it");
 	/* The source is done: a fresh connection will be needed to go back (ping-pong). */
 	fe_dev_close(src);
 	return 0;

@@ -7,7 +7,9 @@
  * Live migration of the device from one backend (source) to another (destination) while
  * the driver keeps sending: stop at the source, read ring bases, save device state, load
  * it at the destination, start there. Downtime = source stop request -> first frame the
- * destination forwards back to the driver.
+ * destination forwards back, seen in guest memory (an rx used index moves past where the
+ * source left it): device time only. When the driver itself gets to that frame, and when
+ * it had dealt with the source's last frames, are measured too, as driver figures.
  */
 
 #include <stddef.h>
@@ -31,7 +33,16 @@ struct fe_mig_res {
 	uint64_t t_saved;     /**< device state saved */
 	uint64_t t_loaded;    /**< destination accepted the state */
 	uint64_t t_started;   /**< destination shows DRIVER_OK (the first frame may come earlier) */
-	uint64_t t_first;     /**< first frame through the destination */
+	uint64_t t_first;     /**< first frame through the destination (rx used index moved) */
+	/*
+	 * First time a tx frame was seen posted for the destination (avail index past the
+	 * source's base), at or after t_started; later than t_started when the driver had
+	 * none waiting: that part of the downtime is the driver's, not the device's.
+	 */
+	uint64_t t_work;
+	/* Driver figures, not downtime; 0 when not measured (the driver was too slow). */
+	uint64_t t_caught;    /**< driver had taken every frame the source returned */
+	uint64_t t_drv_first; /**< driver took the destination's first frame */
 	size_t blob_len;
 	uint16_t blob_version;
 	unsigned int base_mismatch;  /**< rings whose base != used index (V1) */

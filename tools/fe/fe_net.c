@@ -214,11 +214,6 @@ frame_check(struct fe_net *net, struct fe_qp *q, const uint8_t *buf, uint32_t le
 	if (net->last_rx_ns && now - net->last_rx_ns > net->max_rx_gap_ns)
 		__atomic_store_n(&net->max_rx_gap_ns, now - net->last_rx_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&net->last_rx_ns, now, __ATOMIC_RELAXED);
-	if (__atomic_load_n(&net->mark_armed, __ATOMIC_ACQUIRE)) {
-		/* Now, not the batch's start: that may predate arming (migration downtime). */
-		__atomic_store_n(&net->mark_rx_ns, fe_now_ns(), __ATOMIC_RELAXED);
-		__atomic_store_n(&net->mark_armed, 0, __ATOMIC_RELEASE);
-	}
 }
 
 /*
@@ -239,8 +234,7 @@ used_take(struct fe_vq *vq, struct fe_qp *q, struct fe_vring_used_elem *e)
 
 /*
  * Release store: the control thread watches last_used (fe_net_wait_caught_up), and an
- * entry must count as consumed only once its frame is fully accounted, migration mark
- * included; otherwise a late frame from the source could hit a mark armed just after.
+ * entry must count as consumed only once its frame is fully accounted.
  */
 static void
 used_done(struct fe_vq *vq)
@@ -265,16 +259,61 @@ used_idx_checked(struct fe_vq *vq, struct fe_qp *q)
 	return used;
 }
 
+/*
+ * Migration mark, driver side (fe_net_arm_mark). Times are taken now, not at the loop's
+ * start, which may predate arming. Write-once per arming: the control thread resets them.
+ */
+static void
+mark_caught(struct fe_qp *q)
+{
+	if (q->rx.last_used == __atomic_load_n(&q->mark_idx, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&q->mark_caught_ns, __ATOMIC_RELAXED))
+		__atomic_store_n(&q->mark_caught_ns, fe_now_ns(), __ATOMIC_RELEASE);
+}
+
+/*
+ * The device returned an entry past the mark: seen here, however far behind the driver
+ * is in taking entries. The index as in memory (what the control thread compares too),
+ * not used_idx_checked's, which falls back to last_used.
+ */
+static void
+mark_seen(struct fe_net *net, struct fe_qp *q)
+{
+	if (fe_vq_used_idx(&q->rx) != __atomic_load_n(&q->mark_idx, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&net->mark_seen_ns, __ATOMIC_RELAXED))
+		__atomic_store_n(&net->mark_seen_ns, fe_now_ns(), __ATOMIC_RELEASE);
+}
+
+static void
+mark_first(struct fe_net *net, struct fe_qp *q)
+{
+	if (q->rx.last_used == __atomic_load_n(&q->mark_idx, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&net->mark_rx_ns, __ATOMIC_RELAXED))
+		__atomic_store_n(&net->mark_rx_ns, fe_now_ns(), __ATOMIC_RELEASE);
+}
+
 static unsigned int
 qp_rx(struct fe_net *net, struct fe_qp *q, uint64_t now, bool kick_ok)
 {
 	struct fe_vq *vq = &q->rx;
 	uint16_t used = used_idx_checked(vq, q);
 	unsigned int n = 0;
+	bool mark;
 
+	/*
+	 * Read after the used index: an entry the destination wrote is ordered after the
+	 * arming (which precedes its DRIVER_OK), so it is never taken with a stale "unarmed".
+	 */
+	mark = __atomic_load_n(&net->mark_armed, __ATOMIC_ACQUIRE);
+	if (mark) {
+		mark_seen(net, q);
+		mark_caught(q);
+	}
 	while (vq->last_used != used) {
 		struct fe_vring_used_elem e;
 
+		if (mark)
+			mark_first(net, q);
 		if (used_take(vq, q, &e)) {
 			frame_check(net, q, fe_vq_buf(vq, e.id), e.len, now);
 			/* Give the buffer straight back: the rx ring never runs dry. */
@@ -282,6 +321,8 @@ qp_rx(struct fe_net *net, struct fe_qp *q, uint64_t now, bool kick_ok)
 			n++;
 		}
 		used_done(vq);
+		if (mark)
+			mark_caught(q);
 	}
 	if (n) {
 		fe_vq_publish(vq);
@@ -496,25 +537,57 @@ fe_net_wait_rx(struct fe_net *net, uint64_t n, unsigned int timeout_ms)
 }
 
 void
-fe_net_arm_mark(struct fe_net *net)
+fe_net_arm_mark(struct fe_net *net, const uint16_t *rx_idx)
 {
+	unsigned int i;
+
+	for (i = 0; i < net->cfg.nqp; i++) {
+		__atomic_store_n(&net->qp[i].mark_idx, rx_idx[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&net->qp[i].mark_caught_ns, 0, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&net->mark_seen_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&net->mark_rx_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&net->mark_armed, 1, __ATOMIC_RELEASE);
 }
 
-uint64_t
-fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms)
+void
+fe_net_disarm_mark(struct fe_net *net)
+{
+	fe_net_set(&net->mark_armed, 0);
+}
+
+int
+fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms, uint64_t *first,
+		 uint64_t *caught)
 {
 	uint64_t end = fe_now_ns() + timeout_ms * 1000000ull;
+	unsigned int i;
+	int ret = 0;
 
-	while (__atomic_load_n(&net->mark_armed, __ATOMIC_ACQUIRE)) {
+	for (;;) {
+		bool all = true;
+
+		*first = __atomic_load_n(&net->mark_rx_ns, __ATOMIC_ACQUIRE);
+		*caught = 0;
+		for (i = 0; i < net->cfg.nqp; i++) {
+			uint64_t t = __atomic_load_n(&net->qp[i].mark_caught_ns, __ATOMIC_ACQUIRE);
+
+			all = all && t;
+			*caught = FE_MAX(*caught, t);
+		}
+		/* Caught up means on every pair: a partial figure would understate it. */
+		if (!all)
+			*caught = 0;
+		if (*first && all)
+			break;
 		if (fe_now_ns() >= end) {
-			fe_net_set(&net->mark_armed, 0);
-			return 0;
+			ret = -ETIMEDOUT;
+			break;
 		}
 		fe_sleep_us(20);
 	}
-	return __atomic_load_n(&net->mark_rx_ns, __ATOMIC_RELAXED);
+	fe_net_disarm_mark(net);
+	return ret;
 }
 
 void

@@ -47,6 +47,9 @@ struct fe_qp {
 	struct fe_qstats st;
 	double tokens;
 	uint64_t tok_ns;
+	/* Migration mark (fe_net_arm_mark): control thread writes, data thread reads. */
+	uint16_t mark_idx;       /**< rx used position of the destination's first frame */
+	uint64_t mark_caught_ns; /**< data thread had taken every rx entry before mark_idx */
 };
 
 struct fe_net_cfg {
@@ -73,9 +76,10 @@ struct fe_net {
 	int pause;        /**< post no new tx frames */
 	int force_kick;   /**< kick every ring every 100 us, wanted or not (R8 probe) */
 	int no_kick;      /**< never kick (R9 probe) */
-	/* Downtime mark: first own frame received after arming. */
+	/* Migration mark (see fe_net_arm_mark). */
 	int mark_armed;
-	uint64_t mark_rx_ns;
+	uint64_t mark_seen_ns;  /**< an rx used index read past its mark */
+	uint64_t mark_rx_ns;    /**< the entry at a mark taken */
 	uint64_t last_rx_ns;
 	uint64_t max_rx_gap_ns;
 	uint64_t loops;
@@ -107,10 +111,30 @@ int fe_net_drain(struct fe_net *net, unsigned int timeout_ms);
 /** Wait until at least @p n more own frames were received; @return 0 or -ETIMEDOUT. */
 int fe_net_wait_rx(struct fe_net *net, uint64_t n, unsigned int timeout_ms);
 
-/** Arm the mark: the data thread timestamps the next own frame it receives. */
-void fe_net_arm_mark(struct fe_net *net);
-/** Wait for the armed mark, @return its time (ns) or 0 on timeout. */
-uint64_t fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms);
+/**
+ * Arm the migration mark at rx used position @p rx_idx[q] of every pair q (the used index
+ * the stopped source left: entries before it are the source's, the entry at it is the
+ * destination's first). The data thread then timestamps, once, the first time it reads
+ * an rx used index that moved past its mark (the device returned a frame, seen from
+ * the data thread: fe_net_mark_seen), per pair the moment it has taken every entry before
+ * the mark (caught up), and, once, the moment it takes an entry at a mark (the driver has
+ * the destination's first frame).
+ */
+void fe_net_arm_mark(struct fe_net *net, const uint16_t *rx_idx);
+void fe_net_disarm_mark(struct fe_net *net);
+/** When the data thread saw a used index past its mark; 0 if not yet. */
+static inline uint64_t
+fe_net_mark_seen(const struct fe_net *net)
+{
+	return __atomic_load_n(&net->mark_seen_ns, __ATOMIC_ACQUIRE);
+}
+/**
+ * Wait, at most @p timeout_ms, until the driver took the destination's first frame and
+ * caught up on every pair. @return 0 (times in @p first, @p caught: the latest pair) or
+ * -ETIMEDOUT (what was measured so far, 0 otherwise). The mark is disarmed either way.
+ */
+int fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms, uint64_t *first,
+		     uint64_t *caught);
 
 /** Interrupts (call eventfd writes by the device) on/off on every ring. */
 void fe_net_set_interrupts(struct fe_net *net, bool on);

@@ -111,6 +111,13 @@ fe_vq_publish(struct fe_vq *vq)
 	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 }
 
+/** Avail index as the driver last published it (for threads other than the data thread). */
+static inline uint16_t
+fe_vq_avail_idx(const struct fe_vq *vq)
+{
+	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+}
+
 /** Used index as the device last wrote it. */
 static inline uint16_t
 fe_vq_used_idx(const struct fe_vq *vq)
