@@ -69,15 +69,22 @@ def migration(d, name):
     if not rows:
         return
     print(f"{name}:\n")
-    print(table(["queues", "migrations", "downtime ms median", "p99", "max", "frames sent",
-                 "lost", "dup", "reordered"],
+    # Older CSVs (before vstop-fe reported the driver's wait apart) lack the dev columns.
+    print(table(["queues", "migrations", "downtime ms median", "p99", "max",
+                 "without driver wait: median", "p99", "frames sent", "lost", "dup",
+                 "reordered"],
                 [[r["queues"], r["migrations"], r["downtime_ms_median"], r["downtime_ms_p99"],
-                  r["downtime_ms_max"], r["frames_sent"], r["frames_lost"], r["duplicated"],
-                  r["reordered"]] for r in rows]))
+                  r["downtime_ms_max"], r.get("downtime_dev_ms_median") or "-",
+                  r.get("downtime_dev_ms_p99") or "-", r["frames_sent"], r["frames_lost"],
+                  r["duplicated"], r["reordered"]] for r in rows]))
     print()
     parts = [("stop_us", "source stop"), ("bases_us", "GET_VRING_BASE x rings"),
-             ("save_us", "drain + save state"), ("load_us", "destination rings + load"),
-             ("start_us", "DRIVER_OK -> first frame")]
+             ("save_us", "save state"), ("load_us", "destination rings + load"),
+             ("start_us", "DRIVER_OK -> first frame"),
+             ("driver_wait_us", "of which driver wait"),
+             ("driver_catchup_us", "driver catch-up (not downtime)")]
+    rows = [dict(r, **{k + s: r.get(k + s) or "-" for k, _ in parts for s in ("_median", "_p99")})
+            for r in rows]
     print(table(["queues"] + [f"{t} us (median / p99)" for _, t in parts],
                 [[r["queues"]] + [f"{r[k + '_median']} / {r[k + '_p99']}" for k, _ in parts]
                  for r in rows]))
