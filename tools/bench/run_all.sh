@@ -75,12 +75,9 @@ if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name stop_cost \
 		--backends vstop,vstop-noqsbr
 else
-	# One queue pair per port: with more, the no-report build's control lcore spins forever
-	# on the epoch that retires the first stream list (it never passes) and takes CPU
-	# from the front end on its core -- not a cost of the report (docs/benchmarks.rst).
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" --name stop_cost \
-		--backends vstop,vstop-noqsbr,vstop-io2,vstop-noqsbr-io2 --sizes 64 --queues 1 \
-		--runs 10 --seconds 4 --idle-seconds 2 \
+		--backends vstop,vstop-noqsbr,vstop-io2,vstop-noqsbr-io2 --sizes 64 --queues 1,2 \
+		--runs 7 --seconds 4 --idle-seconds 2 \
 		--title "cost of stop support: vstop vs vstop without the quiescent report"
 fi
 
