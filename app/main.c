@@ -9,6 +9,9 @@
  * SIGTERM (quit), SIGUSR1 (print statistics) and SIGUSR2 (stop / resume every vhost
  * device: the demo hook until the console exists).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* CPU_AND, CPU_COUNT, rte_cpuset_t */
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -128,6 +131,28 @@ find_dashdash(int argc, char **argv)
 	return argc;
 }
 
+/*
+ * How long the control lcore spins on a stop under way (vs_ctl_params.busy_spin_ns): the
+ * barrier normally passes in a few microseconds; longer means a polling lcore lost its core.
+ */
+#define CTL_BUSY_SPIN_NS 50000
+
+/* Does the control (main) lcore run on CPUs that no polling lcore may run on? */
+static bool
+control_core_is_own(void)
+{
+	rte_cpuset_t ctl_cpus = rte_lcore_cpuset(rte_get_main_lcore());
+
+	for (unsigned int i = 0; i < app.nb_pollers; i++) {
+		rte_cpuset_t shared, poll_cpus = rte_lcore_cpuset(app.lcores[i].lcore_id);
+
+		CPU_AND(&shared, &ctl_cpus, &poll_cpus);
+		if (CPU_COUNT(&shared) > 0)
+			return false;
+	}
+	return true;
+}
+
 /* Did the EAL part of the command line (argv[0..n)) ask for syslog? */
 static bool
 eal_wants_syslog(int n, char **argv)
@@ -235,6 +260,7 @@ main(int argc, char **argv)
 	memset(&cp, 0, sizeof(cp));
 	cp.nb_pollers = app.nb_pollers;
 	cp.stop_timeout_ns = (uint64_t)app.opts.stop_timeout_ms * 1000000ull;
+	cp.busy_spin_ns = control_core_is_own() ? CTL_BUSY_SPIN_NS : 0;
 	app.ctl = vs_ctl_create(&cp);
 	if (app.ctl == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create the stop engine: %s\n", strerror(errno));
@@ -257,8 +283,10 @@ main(int argc, char **argv)
 	vstop_telemetry_register();
 	if (ctl_sock_start(app.opts.ctl_path) != 0)
 		rte_exit(EXIT_FAILURE, "cannot create the control socket\n");
-	APP_LOG(INFO, "ready: %u port(s), %s forwarding, control lcore %u, %u polling lcore(s)",
-		app.nb_ports, fwd_mode_name(app.opts.fwd), rte_get_main_lcore(), app.nb_pollers);
+	APP_LOG(INFO, "ready: %u port(s), %s forwarding, control lcore %u (%s), %u polling "
+		"lcore(s)", app.nb_ports, fwd_mode_name(app.opts.fwd), rte_get_main_lcore(),
+		cp.busy_spin_ns ? "own core: spins on a stop" : "core shared with a polling lcore",
+		app.nb_pollers);
 	printf("vstop ready pid=%d\n", (int)getpid());
 	fflush(stdout);
 	if (console_start(app.opts.interactive, app.opts.cmdline_file) != 0)

@@ -19,8 +19,6 @@
 
 RTE_LOG_REGISTER(vs_ctl_logtype, vstop.ctl, INFO);
 
-/* How long the control lcore spins on a stop under way before it yields its core. */
-#define VS_CTL_SPIN_NS 50000
 
 static const char *const op_names[VS_OP__MAX] = {
 	[VS_OP_NOP] = "nop",
@@ -80,6 +78,7 @@ vs_ctl_create(const struct vs_ctl_params *params)
 		return NULL;
 	ctl->efd = -1;
 	ctl->stop_timeout_ns = params->stop_timeout_ns ? params->stop_timeout_ns : 1000000000ull;
+	ctl->busy_spin_ns = params->busy_spin_ns;
 	ctl->nb_pollers = params->nb_pollers;
 
 	/* Plain memory rather than memzones, so the engine also runs without the EAL. */
@@ -363,16 +362,13 @@ vs_ctl_main(void *arg)
 		vs_ctl_run_once(ctl);
 		if (ctl_busy(ctl)) {
 			/*
-			 * A stop is under way. The barrier normally passes within one loop
-			 * iteration of each polling lcore, microseconds: spin that long, since
-			 * a yield hands a CPU-bound neighbour its whole time slice
-			 * (milliseconds). Past it, a polling lcore may be waiting for this
-			 * very core: give it its turn.
+			 * A stop is under way: spin for busy_spin_ns (see vs_ctl_params), then
+			 * give a polling lcore that may share this core its turn.
 			 */
 			now = vs_now_ns();
 			if (busy_since == 0)
 				busy_since = now;
-			if (now - busy_since < VS_CTL_SPIN_NS)
+			if (now - busy_since < ctl->busy_spin_ns)
 				rte_pause();
 			else
 				sched_yield();

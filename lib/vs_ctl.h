@@ -205,6 +205,14 @@ struct vs_ctl_params {
 	unsigned int nb_pollers;     /**< polling lcores, 1..VS_MAX_POLLERS */
 	unsigned int ring_size;      /**< op ring slots (power of 2), default 1024 */
 	uint64_t stop_timeout_ns;    /**< R11 deadline, default 1 s */
+	/**
+	 * How long vs_ctl_main() spins while a stop is under way before it yields its core,
+	 * default 0 (yield at once). Worth it only if no polling lcore shares the control
+	 * lcore's core: the barrier then passes within microseconds, and a yield would hand
+	 * a CPU-bound neighbour its whole time slice. On a shared core the spin only delays
+	 * the polling lcore the barrier waits for.
+	 */
+	uint64_t busy_spin_ns;
 };
 
 /**

@@ -72,6 +72,7 @@ struct vs_ctl {
 	int efd;               /* wakes the control lcore */
 	volatile int quit;
 	uint64_t stop_timeout_ns;
+	uint64_t busy_spin_ns;  /* vs_ctl_params.busy_spin_ns */
 
 	struct rte_rcu_qsbr *qsv;
 	unsigned int nb_pollers;
