@@ -99,7 +99,8 @@ check_ring(const struct fwd_stream *s, int side)
 	const struct fwd_end *e = side == SIDE_RX ? &s->rx : &s->tx;
 	struct app_port *port = &app.ports[side == SIDE_RX ? s->rx_port : s->tx_port];
 	struct ring_watch *w = &hc.w[s->idx][side];
-	uint16_t vq = e->queue, last_avail, last_used, pending, cur;
+	uint16_t vq = e->queue, last_avail, last_used, last_avail2, last_used2, avail_idx;
+	uint16_t pending, cur;
 	struct rte_vhost_vring vr;
 	uint64_t iters, drops;
 	bool fresh = w->gen + 1 != hc.gen;
@@ -110,8 +111,7 @@ check_ring(const struct fwd_stream *s, int side)
 	 * The stream is published, so the device is attached: the vid is valid until a
 	 * VS_OP_DETACH, which runs on this lcore after this check.
 	 */
-	if (vid < 0 || rte_vhost_get_vhost_vring(vid, vq, &vr) != 0 || vr.size == 0 ||
-	    rte_vhost_get_vring_base(vid, vq, &last_avail, &last_used) != 0)
+	if (vid < 0 || rte_vhost_get_vhost_vring(vid, vq, &vr) != 0 || vr.size == 0)
 		return;
 	/*
 	 * Not rte_vhost_avail_entries(): it takes the ring's access_lock, which a polling
@@ -120,8 +120,17 @@ check_ring(const struct fwd_stream *s, int side)
 	 * index is read from the ring as the library would, without the lock. The ring
 	 * stays mapped while the stream is published, except during a SET_MEM_TABLE on a
 	 * running device (docs/design.rst).
+	 *
+	 * The driver's index is read between two reads of the device's, and the sample
+	 * counts only if the device's did not move: the polling lcore and the driver both go
+	 * on meanwhile, and a driver reuses the entries the device returns, so an avail
+	 * index read after a stale device index can be up to a whole ring further ahead of
+	 * it than the driver ever was (an honest driver was once given DEVICE_NEEDS_RESET
+	 * that way under ASan, where the window is long). With the device's index unchanged
+	 * across the read, an honest driver is never more than the ring size ahead of it.
+	 * A moving device makes the pass inconclusive: the next one, or the polling lcore's
+	 * own sample of the rings it dequeues from (fwd.c), will see a lie.
 	 */
-	pending = (uint16_t)(__atomic_load_n(&vr.avail->idx, __ATOMIC_ACQUIRE) - last_used);
 	if (side == SIDE_RX) {
 		uint64_t errors = __atomic_load_n(&s->c.ring_errors, __ATOMIC_RELAXED);
 
@@ -133,9 +142,20 @@ check_ring(const struct fwd_stream *s, int side)
 			return;
 		}
 	}
+	if (rte_vhost_get_vring_base(vid, vq, &last_avail, &last_used) != 0)
+		return;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	avail_idx = __atomic_load_n(&vr.avail->idx, __ATOMIC_ACQUIRE);
+	if (rte_vhost_get_vring_base(vid, vq, &last_avail2, &last_used2) != 0)
+		return;
+	if (last_used2 != last_used || last_avail2 != last_avail) {
+		w->stuck = 0; /* inconclusive, but the device is moving */
+		return;
+	}
+	pending = (uint16_t)(avail_idx - last_used);
 	if (pending > vr.size) {
 		report(port->vh, "vq %u: avail index %u is %u entries ahead of the device, the "
-		       "ring has %u", vq, (uint16_t)(last_used + pending), pending, vr.size);
+		       "ring has %u", vq, avail_idx, pending, vr.size);
 		return;
 	}
 	cur = side == SIDE_RX ? last_avail : last_used;
