@@ -35,15 +35,12 @@ wait_ms(void)
 	return (int)app.opts.stop_timeout_ms + 1000;
 }
 
-static void close_fds(struct vhu_msg_ctx *ctx, int from);
-
+/* The reply carries no fd: pre_msg() closes the message's and clears fd_num. */
 static enum rte_vhost_msg_result
 reply_u64(struct vhu_msg_ctx *ctx, uint64_t v)
 {
 	ctx->msg.payload.u64 = v;
 	ctx->msg.size = sizeof(uint64_t);
-	close_fds(ctx, 0); /* a reply carries none, and the library closes nothing */
-	ctx->fd_num = 0;
 	return RTE_VHOST_MSG_RESULT_REPLY;
 }
 
@@ -210,8 +207,6 @@ on_get_config(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
 	struct vs_dev_config cfg;
 	int rc;
 
-	close_fds(ctx, 0);
-	ctx->fd_num = 0;
 	rc = config_range_ok(ctx, off, size) ? visible_config(vp, &cfg) : -EINVAL;
 	if (rc < 0) {
 		VH_LOG(ERR, "%s: GET_CONFIG offset %u size %u: %s", vp->path, off, size,
@@ -239,8 +234,6 @@ on_set_config(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
 	struct vs_op *op;
 	int rc;
 
-	close_fds(ctx, 0);
-	ctx->fd_num = 0;
 	if (!config_range_ok(ctx, off, size) || off + size > 6) {
 		VH_LOG(ERR, "%s: SET_CONFIG offset %u size %u refused: only the MAC is writable",
 		       vp->path, off, size);
@@ -268,8 +261,6 @@ refuse_second(struct vhost_port *vp, int vid, struct vhu_msg_ctx *ctx)
 {
 	VH_LOG(ERR, "%s: refusing a second front end (vid %d): vid %d is connected", vp->path,
 	       vid, vp->vid);
-	close_fds(ctx, 0);
-	ctx->fd_num = 0;
 	ctx->msg.flags &= ~VHU_FLAG_NEED_REPLY;
 	return RTE_VHOST_MSG_RESULT_ERR;
 }
@@ -308,7 +299,6 @@ on_set_device_state_fd(struct vhost_port *vp, int vid, struct vhu_msg_ctx *ctx)
 static enum rte_vhost_msg_result
 on_check_device_state(struct vhost_port *vp, int vid, struct vhu_msg_ctx *ctx)
 {
-	close_fds(ctx, 0);
 	if (!device_state_negotiated(vid))
 		return reply_u64(ctx, 1);
 	return reply_u64(ctx, devstate_xfer_check(vp) == 0 ? 0 : 1);
@@ -319,7 +309,8 @@ static enum rte_vhost_msg_result dispatch(int vid, struct vhu_msg_ctx *ctx);
 /*
  * librte_vhost closes a message's fds only when its own handler runs: any fd a front end
  * attached to a message vstop answered itself (stray, or not taken by the handler) is
- * closed here, so a front end cannot make vstop leak descriptors.
+ * closed here, so a front end cannot make vstop leak descriptors. A handler that keeps
+ * an fd takes it out of the message first (on_set_device_state_fd).
  */
 static enum rte_vhost_msg_result
 pre_msg(int vid, void *msg)

@@ -19,7 +19,6 @@
 
 RTE_LOG_REGISTER(vs_ctl_logtype, vstop.ctl, INFO);
 
-
 static const char *const op_names[VS_OP__MAX] = {
 	[VS_OP_NOP] = "nop",
 	[VS_OP_DEV_ADD] = "dev_add",

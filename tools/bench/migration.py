@@ -34,8 +34,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (DEFAULT_LOG, EAL, OUT, TOP, Proc, Progress, cpu_busy, cpus,  # noqa: E402
-                      gnuplot, log, rt_vstop, save_machine,
+from benchlib import (EAL, OUT, TOP, Proc, Progress, add_vstop_log_option, cpu_busy,  # noqa: E402
+                      cpus, gnuplot, log, rt_vstop, save_machine, vstop_log_args,
                       sched_idle_second_thread, summary, tag, wait_for, write_csv)
 
 MIG = re.compile(r"migrated to \S+: downtime ([\d.]+) ms \((.*)\)\s*$", re.M)
@@ -198,15 +198,12 @@ def main():
     ap.add_argument("--fe-data-idle", action="store_true", dest="fe_data_idle",
                     help="run vstop-fe's data thread SCHED_IDLE: the control threads sharing "
                     "its core (vstop-fe's, vstop's) run as soon as they wake")
-    ap.add_argument("--vstop-log", default=DEFAULT_LOG, dest="vstop_log_arg",
-                    help="EAL --log-level values for vstop, comma separated; 'shipped' for "
-                    f"none (default: {DEFAULT_LOG}: librte_vhost's line per message off)")
+    add_vstop_log_option(ap)
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--name", default="migration")
     ap.add_argument("--smoke", action="store_true", help="10 migrations, 1 queue")
     a = ap.parse_args()
-    a.vstop_log = [f"--log-level={x}" for x in a.vstop_log_arg.split(",")
-                   if x and a.vstop_log_arg != "shipped"]
+    a.vstop_log = vstop_log_args(a)
     if a.smoke:
         a.migrations, a.queues = 10, "1"
     for b in ("app/vstop", "tools/fe/vstop-fe"):

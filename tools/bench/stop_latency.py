@@ -24,10 +24,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (DEFAULT_LOG, EAL, OUT, TOP, Ctl, Proc, Progress, cpu_busy,  # noqa: E402
-                      cpus, gnuplot, log, rt_front_end, rt_vstop, save_machine,
+from benchlib import (EAL, OUT, TOP, Ctl, Proc, Progress, add_vstop_log_option,  # noqa: E402
+                      cpu_busy, cpus, gnuplot, log, rt_front_end, rt_vstop, save_machine,
                       sched_idle_second_thread, summary, tag, thread_cpu_ns, wait_for,
-                      write_csv)
+                      vstop_log_args, write_csv)
 
 FE_STOP = re.compile(r"stop DEVICE_STOPPED: ([\d.]+) us(?:, (\d+) status reads)?")
 
@@ -218,15 +218,12 @@ def main():
     ap.add_argument("--fe-data-idle", action="store_true", dest="fe_data_idle",
                     help="run vstop-fe's data thread SCHED_IDLE: vstop's control threads, "
                     "which share its core, then run as soon as they wake")
-    ap.add_argument("--vstop-log", default=DEFAULT_LOG, dest="vstop_log_arg",
-                    help="EAL --log-level values for vstop, comma separated; 'shipped' for "
-                    f"none (default: {DEFAULT_LOG}: librte_vhost's line per message off)")
+    add_vstop_log_option(ap)
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--name", default="stop_latency")
     ap.add_argument("--smoke", action="store_true", help="1 and 4 queues, 10 cycles")
     a = ap.parse_args()
-    a.vstop_log = [f"--log-level={x}" for x in a.vstop_log_arg.split(",")
-                   if x and a.vstop_log_arg != "shipped"]
+    a.vstop_log = vstop_log_args(a)
     if a.smoke:
         a.queues, a.cycles, a.period_s = "1,4", 10, 0.5
     for b in ("app/vstop", "tools/fe/vstop-fe"):
