@@ -17,6 +17,7 @@ SET_FEATURES = 2
 SET_OWNER = 3
 RESET_OWNER = 4
 SET_MEM_TABLE = 5
+SET_LOG_BASE = 6
 SET_VRING_NUM = 8
 SET_VRING_ADDR = 9
 SET_VRING_BASE = 10
@@ -32,12 +33,14 @@ GET_STATUS = 40
 SET_DEVICE_STATE_FD = 42
 CHECK_DEVICE_STATE = 43
 
+F_LOG_ALL = 26
 F_VERSION_1 = 32
 F_PROTOCOL_FEATURES = 30
 F_DEVICE_STOP = 42
 F_SUSPEND = 43
 
 PF_MQ = 0
+PF_LOG_SHMFD = 1
 PF_REPLY_ACK = 3
 PF_STATUS = 16
 PF_DEVICE_STATE = 19
@@ -67,6 +70,7 @@ class VhostUser:
         self.sock.connect(path)
         self.mem = None
         self.memfd = None
+        self.log = None
         self.efds = []
 
     def close(self):
@@ -130,8 +134,9 @@ class VhostUser:
     def set_status(self, val, need_reply=True):
         return self.set_u64(SET_STATUS, val, need_reply)
 
-    def negotiate(self, stop=True, suspend=True, device_state=True):
-        """Features and protocol features. Returns (offered, protocol features offered)."""
+    def negotiate(self, stop=True, suspend=True, device_state=True, log=False):
+        """Features and protocol features. Returns (offered, protocol features offered).
+        log: take protocol feature LOG_SHMFD, as QEMU does (dirty logging, V6)."""
         self.offered = self.get_u64(GET_FEATURES)
         want = (1 << F_VERSION_1) | (1 << F_PROTOCOL_FEATURES)
         if stop:
@@ -144,6 +149,8 @@ class VhostUser:
         pwant = (1 << PF_REPLY_ACK) | (1 << PF_STATUS) | (1 << PF_MQ)
         if device_state:
             pwant |= 1 << PF_DEVICE_STATE
+        if log:
+            pwant |= 1 << PF_LOG_SHMFD
         self.set_u64(SET_PROTOCOL_FEATURES, pwant & self.poffered, need_reply=False)
         self.send(SET_OWNER)
         return self.offered, self.poffered
@@ -183,16 +190,47 @@ class VhostUser:
             self.send(SET_VRING_CALL, struct.pack("<Q", vq), fds=[call])
             self.send(SET_VRING_ENABLE, struct.pack("<II", vq, 1))
 
-    def restart_ring(self, vq, index):
-        """V3: after GET_VRING_BASE, set the ring up again to resume at @index. The ring
-        memory says the same (avail.idx = used.idx = index): nothing pending."""
+    # ---- dirty page logging (V6), in QEMU's order when a migration starts ----
+    LOG_SIZE = MEM_SIZE // 4096 // 8  # one bit per 4 KiB page
+
+    def start_log(self, nvq=2):
+        """SET_LOG_BASE (a memfd, replied to with LOG_SHMFD), SET_FEATURES with LOG_ALL
+        (QEMU waits for the ack), then SET_VRING_ADDR with VHOST_VRING_F_LOG on every
+        ring. Returns the log bitmap (a mmap the device writes to)."""
+        self.logfd = os.memfd_create("vu_fe_log")
+        os.ftruncate(self.logfd, self.LOG_SIZE)
+        self.log = mmap.mmap(self.logfd, self.LOG_SIZE)
+        self.send(SET_LOG_BASE, struct.pack("<QQ", self.LOG_SIZE, 0), fds=[self.logfd])
+        self.recv(SET_LOG_BASE)
+        self.features |= 1 << F_LOG_ALL
+        if self.set_u64(SET_FEATURES, self.features) != 0:
+            raise VhostUserError("SET_FEATURES with LOG_ALL refused")
+        for vq in range(nvq):
+            desc, avail, used = self._ring(vq)
+            self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", vq, 1, FAKE_UADDR + desc,
+                                                  FAKE_UADDR + used, FAKE_UADDR + avail, used))
+        self.get_status()  # a round trip: the ADDR messages were handled
+        return self.log
+
+    def logged(self, gpa):
+        """True if the device marked the 4 KiB page of guest address gpa dirty."""
+        page = gpa // 4096
+        return bool(self.log[page // 8] & (1 << (page % 8)))
+
+    def restart_ring(self, vq, index, keep_memory=False):
+        """V3: after GET_VRING_BASE, set the ring up again to resume at @index. Unless
+        keep_memory, the ring memory is made to say the same (avail.idx = used.idx =
+        index): nothing pending. With keep_memory the rings stay as the device and the
+        driver left them (a migrated guest: buffers may be pending)."""
         base = 0x10000 * (vq + 1)
         desc, avail, used = base, base + 0x1000, base + 0x2000
-        struct.pack_into("<H", self.mem, avail + 2, index)
-        struct.pack_into("<H", self.mem, used + 2, index)
+        if not keep_memory:
+            struct.pack_into("<H", self.mem, avail + 2, index)
+            struct.pack_into("<H", self.mem, used + 2, index)
         self.send(SET_VRING_NUM, struct.pack("<II", vq, RING_NUM))
         self.send(SET_VRING_BASE, struct.pack("<II", vq, index))
-        self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", vq, 0, FAKE_UADDR + desc,
+        flags = 1 if getattr(self, "log", None) is not None else 0  # VHOST_VRING_F_LOG
+        self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", vq, flags, FAKE_UADDR + desc,
                                               FAKE_UADDR + used, FAKE_UADDR + avail, used))
         kick, call = os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK)
         self.efds += [kick, call]

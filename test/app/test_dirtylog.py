@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""V5/V6: what a migrating front end relies on, checked byte for byte in guest memory.
+
+The small front end (vu_fe.py) starts dirty-page logging the way QEMU 7.2 does when a
+migration begins, passes traffic through vstop in loopback mode, then stops the device
+while frames are still in flight, in QEMU's order (SET_STATUS(0), then GET_VRING_BASE per
+ring) or in virtio_user's (GET_VRING_BASE alone). Then:
+  - every 4 KiB page the device changed since logging began (used rings, receive
+    buffers) has its bit in the dirty log (V6): a page written without its bit is not
+    sent again by QEMU, and the destination guest sees stale rings;
+  - the index GET_VRING_BASE returned is the used index in the ring (V1, V5): the
+    destination resumes from it, and librte_vhost rewinds to the used index when they
+    differ, so the guest would see descriptors completed twice;
+  - every frame taken from the transmit ring is in the receive ring (R5);
+  - guest memory does not change after the reply (R8): QEMU syncs the log once, right
+    after the last GET_VRING_BASE.
+Usage: test_dirtylog.py qemu_order|vring_base_only"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from vu_fe import RING_NUM, RUNNING, VhostUser  # noqa: E402
+
+RX_BUFS, RX_BUFLEN = 0x100000, 2048
+FRAMES = 32           # frames posted just before each stop
+ROUNDS = 7            # stops per run; the receive ring's 256 buffers are never refilled
+
+
+def device_pages(fe):
+    """Pages only the device writes: both used rings and the receive buffers."""
+    pages = {fe._ring(0)[2] // 4096, fe._ring(1)[2] // 4096}
+    pages.update(range(RX_BUFS // 4096, (RX_BUFS + RING_NUM * RX_BUFLEN) // 4096))
+    return sorted(pages)
+
+
+def page(fe, p):
+    return bytes(fe.mem[p * 4096:(p + 1) * 4096])
+
+
+def one_round(fe, qemu_order, rnd):
+    pages = device_pages(fe)
+    fe.log[:] = bytes(len(fe.log))          # QEMU clears what it has synced
+    before = {p: page(fe, p) for p in pages}
+    posted = fe.send_frames(FRAMES)
+    # Stop at once: the polling lcore is somewhere in its bursts.
+    if qemu_order and fe.set_status(0) != 0:
+        raise AssertionError("SET_STATUS(0) refused")
+    base = [fe.get_vring_base(0), fe.get_vring_base(1)]
+    after = {p: page(fe, p) for p in pages}
+    unlogged = [hex(p * 4096) for p in pages if after[p] != before[p] and
+                not fe.logged(p * 4096)]
+    if unlogged:
+        raise AssertionError(f"round {rnd}: pages written by the device without a dirty "
+                             f"log bit (V6): {unlogged[:8]}")
+    for vq in (0, 1):
+        uidx = fe.used(vq)[0]
+        if uidx != base[vq]:
+            raise AssertionError(f"round {rnd}: vq {vq}: GET_VRING_BASE {base[vq]} but the "
+                                 f"used index in guest memory is {uidx} (V1/V5)")
+    time.sleep(0.2)
+    frozen = [hex(p * 4096) for p in pages if page(fe, p) != after[p]]
+    if frozen:
+        raise AssertionError(f"round {rnd}: guest memory written after GET_VRING_BASE "
+                             f"(R8): {frozen[:8]}")
+    return posted, base
+
+
+def run(qemu_order):
+    sock = h.sock_path("dlog")
+    vs = h.Vstop("dlog", ["--vhost", sock, "--fwd", "loopback"])
+    fe = VhostUser(sock)
+    fe.negotiate(log=True)
+    fe.init_status()
+    fe.setup_rings()
+    fe.post_rx_buffers(RING_NUM, RX_BUFLEN)
+    if fe.set_status(RUNNING) != 0:
+        raise AssertionError("DRIVER_OK refused")
+    h.wait_for(lambda: vs.stats()[0]["attached"] == 1, 5, what="device attached")
+    fe.start_log()
+    total = 0
+    for rnd in range(ROUNDS):
+        posted, base = one_round(fe, qemu_order, rnd)
+        total += posted
+        # R5: each frame the device took from the transmit ring reached the receive ring.
+        if base[0] != base[1]:
+            raise AssertionError(f"round {rnd}: {base[1]} frames taken, {base[0]} "
+                                 "received (R5: nothing may be left in flight)")
+        # Set the rings up again where they stopped (V3), as a destination would.
+        if qemu_order:
+            fe.init_status()
+        for vq in (0, 1):
+            fe.restart_ring(vq, base[vq], keep_memory=True)
+        if fe.set_status(RUNNING) != 0:
+            raise AssertionError("DRIVER_OK refused")
+        h.wait_for(lambda: vs.stats()[0]["attached"] == 1, 5, what="device attached again")
+    if total == 0 or fe.used(1)[0] == 0:
+        raise AssertionError("no frame went through: the test checked nothing")
+    print(f"ok: {rnd + 1} stops with frames in flight, {fe.used(1)[0]} frames, every "
+          "device write logged, base = used index, nothing written after the reply")
+    fe.close()
+
+
+def main():
+    case = sys.argv[1]
+    try:
+        run({"qemu_order": True, "vring_base_only": False}[case])
+    finally:
+        h.cleanup()
+
+
+if __name__ == "__main__":
+    main()
