@@ -35,6 +35,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -60,8 +63,8 @@ class Soak:
     # ---- processes --------------------------------------------------------------------
     def spawn(self, argv, name):
         log = open(os.path.join(self.dir, f"{name}.log"), "w+")
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+        p = proclib.Child(argv, stdin=subprocess.DEVNULL, stdout=log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
         p.log, p.name, p.argv = log, name, argv
         self.procs.append(p)
         return p
@@ -108,11 +111,7 @@ class Soak:
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGTERM)
         for p in reversed(self.procs):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
+            p.end(None, grace=15)  # SIGKILL after 15 s; a bounded reap
             if getattr(p, "prefix", None):
                 shutil.rmtree(f"/var/run/dpdk/{p.prefix}", ignore_errors=True)
             p.log.close()
@@ -156,15 +155,13 @@ class Soak:
         deadline = now() + o.timeout
         while fe.poll() is None:
             if now() > deadline:
-                os.kill(fe.pid, signal.SIGKILL)
-                fe.wait()
+                fe.end(signal.SIGKILL)
                 self.fail(f"{name}: vstop-fe did not finish within {o.timeout} s")
                 break
             gone = [v for v in self.vs if v.poll() is not None]
             if gone:
                 self.fail(f"vstop {gone[0].name} exited ({gone[0].returncode}) during {name}")
-                os.kill(fe.pid, signal.SIGKILL)
-                fe.wait()
+                fe.end(signal.SIGKILL)
                 break
             if watch:
                 for i, v in enumerate(self.vs):
@@ -181,7 +178,8 @@ class Soak:
                          f"{self.rss(a)['VmRSS'] // 1024} MiB B "
                          f"{self.rss(b)['VmRSS'] // 1024} MiB")
             time.sleep(0.2)
-        return fe.wait(), self.text(fe)
+        rc = fe.end(None)  # dead already (or killed above): a bounded reap
+        return rc, self.text(fe)
 
     def quiet_rss(self, what):
         """RSS of A and B with no front end connected (like for like: a connected device
