@@ -147,17 +147,18 @@ class Child:
         return self.reaped
 
     def end(self, sig=signal.SIGTERM, grace=15.0, reap_timeout=REAP_S):
-        """End it: @sig, then SIGKILL if it is still running after @grace s; then a
-        bounded reap. Its exit code (None only if even SIGKILL did not end it within
-        @grace s, which is reported)."""
+        """End it: @sig (None: none, it was asked to leave already), then SIGKILL if it
+        is still running after @grace s; then a bounded reap. Its exit code (None only
+        if even SIGKILL did not end it within @grace s, which is reported)."""
         if self.poll() is None:
-            self.send_signal(sig)
+            if sig is not None:
+                self.send_signal(sig)
             try:
                 self.wait(grace)
             except subprocess.TimeoutExpired:
                 if sig != signal.SIGKILL:
-                    say(f"pid {self.pid} still running {grace:g} s after signal "
-                        f"{int(sig)}: SIGKILL")
+                    say(f"pid {self.pid} still running {grace:g} s after "
+                        f"{'signal %d' % sig if sig else 'its end was asked'}: SIGKILL")
                 self.kill()
                 try:
                     self.wait(grace)
@@ -179,9 +180,10 @@ class Result:
         self.args, self.returncode, self.stdout = args, returncode, stdout
 
 
-def run(argv, timeout=None, input=None, **kw):
+def run(argv, timeout=None, input=None, stderr=subprocess.STDOUT, **kw):
     """Run @argv to its end, like subprocess.run(..., stdout=PIPE, stderr=STDOUT,
-    text=True) but with a non-reaping wait and a bounded reap. Its stdin is @input
+    text=True) but with a non-reaping wait and a bounded reap (@stderr: where its stderr
+    goes, with stdout by default). Its stdin is @input
     (bytes) or /dev/null. Input and output go through temporary files (no pipe to feed
     or drain while waiting). Raises subprocess.TimeoutExpired (with .output) after
     @timeout s, once the child is killed."""
@@ -191,7 +193,7 @@ def run(argv, timeout=None, input=None, **kw):
             inp.write(input)
             inp.seek(0)
             stdin = inp
-        c = Child(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, **kw)
+        c = Child(argv, stdin=stdin, stdout=out, stderr=stderr, **kw)
         try:
             c.wait(timeout)
         except subprocess.TimeoutExpired as e:
