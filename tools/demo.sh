@@ -8,7 +8,10 @@
 #
 # The stop and resume go through vstop's demo hook (SIGUSR2: stop every running vhost
 # device, or resume every stopped one) until the console / control socket exists.
-# Only processes this script started are ended, by PID.
+# Only processes this script started are ended, by PID. They are not children of this
+# shell (see spawn): bash reaps its children whenever it waits for any command, and
+# reaping a killed DPDK process can block in the kernel for a long time
+# (docs/reliability.rst, "Reaping a killed DPDK process").
 #
 # Usage: tools/demo.sh [seconds of traffic per phase, default 2]
 set -euo pipefail
@@ -26,19 +29,46 @@ tag="vstop-demo-$$"
 work=$(mktemp -d "/tmp/$tag.XXXX")
 sock0="$work/port0.sock"
 sock1="$work/port1.sock"
-vs_log="$work/vstop.log"
+vs_log="$work/vstop.log"   # spawn's names: vstop, testpmd
 tp_log="$work/testpmd.log"
 fifo="$work/testpmd.in"
 vs_pid=""
 tp_pid=""
 mig_pids=""
 
+# spawn NAME STDIN CMD...: start CMD in the background with its output in $work/NAME.log;
+# print its PID. A throw-away sh is its parent (and reaps it, writing its exit status to
+# $work/NAME.rc); that sh's own parent exits at once, so this shell never waits for
+# either (nor, in $(spawn ...), for the output of that sh: it has none). Liveness is read
+# from /proc (a zombie counts as dead), never from wait.
+spawn() {
+	local name=$1 in=$2
+	shift 2
+	rm -f "$work/$name.pid" "$work/$name.rc"
+	(sh -c 'in=$1; shift; "$@" <"$in" >"$0.log" 2>&1 & echo $! >"$0.pid"; wait $!
+		echo $? >"$0.rc"' \
+		"$work/$name" "$in" "$@" </dev/null >/dev/null 2>&1 &)
+	for _ in $(seq 100); do [ -s "$work/$name.pid" ] && break; sleep 0.1; done
+	cat "$work/$name.pid"
+}
+
+alive() { # pid: running (not a zombie)?
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+gone_within() { # pid seconds: poll until it is dead (zombie or reaped), or give up
+	for _ in $(seq $(($2 * 10))); do alive "$1" || return 0; sleep 0.1; done
+	return 1
+}
+
 cleanup() {
 	for pid in $tp_pid $vs_pid $mig_pids; do
-		if kill -0 "$pid" 2>/dev/null; then
+		if alive "$pid"; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$pid" 2>/dev/null || true
+			gone_within "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+			gone_within "$pid" 5 || echo "demo: pid $pid still not dead after SIGKILL" >&2
 		fi
 	done
 	exec 3>&- 2>/dev/null || true
@@ -82,20 +112,18 @@ demo_hook() { # stop|resume
 }
 
 echo "== vstop: two vhost-user ports, io forwarding (port 0 <-> port 1)"
-"$builddir/app/vstop" --no-huge -m 256 --no-pci --file-prefix "$tag-vs" --lcores 0@0,1@1 \
-	--log-level 'lib.vhost.*:warning' -- \
-	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100 >"$vs_log" 2>&1 &
-vs_pid=$!
+vs_pid=$(spawn vstop /dev/null "$builddir/app/vstop" --no-huge -m 256 --no-pci \
+	--file-prefix "$tag-vs" --lcores 0@0,1@1 --log-level 'lib.vhost.*:warning' -- \
+	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100)
 wait_log "$vs_log" "vstop ready" 30
 
 echo "== dpdk-testpmd: two net_virtio_user ports on those sockets, io forwarding"
 mkfifo "$fifo"
 exec 3<>"$fifo"
-stdbuf -o0 dpdk-testpmd --no-huge -m 256 --no-pci --file-prefix "$tag-tp" --lcores 0@0,1@1 \
-	--log-level 'pmd.net.virtio.*:warning' \
+tp_pid=$(spawn testpmd "$fifo" stdbuf -o0 dpdk-testpmd --no-huge -m 256 --no-pci \
+	--file-prefix "$tag-tp" --lcores 0@0,1@1 --log-level 'pmd.net.virtio.*:warning' \
 	--vdev "net_virtio_user0,path=$sock0" --vdev "net_virtio_user1,path=$sock1" -- \
-	-i --total-num-mbufs=8192 --forward-mode=io --nb-cores=1 <"$fifo" >"$tp_log" 2>&1 &
-tp_pid=$!
+	-i --total-num-mbufs=8192 --forward-mode=io --nb-cores=1)
 wait_log "$tp_log" "testpmd>" 30
 wait_log "$vs_log" "$sock1: device ready" 10
 
@@ -122,27 +150,29 @@ sleep 0.5
 echo "show port stats all" >&3
 sleep 0.5
 echo "quit" >&3
-for _ in $(seq 100); do kill -0 "$tp_pid" 2>/dev/null || break; sleep 0.1; done
+gone_within "$tp_pid" 10 || true
 echo "== testpmd's side:"
 grep -E "NIC statistics for port|RX-packets|TX-packets" "$tp_log" | tail -6 | sed 's/^ */   /'
 kill -TERM "$vs_pid"
-for _ in $(seq 100); do kill -0 "$vs_pid" 2>/dev/null || break; sleep 0.1; done
+gone_within "$vs_pid" 10 || true
 echo "== vstop at exit:"
 tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
 
 echo "== migration: vstop A and vstop B (loopback, 2 queue pairs), vstop-fe moves the live"
 echo "   device A -> B -> A ... (stop at A, save state, load at B, resume at B) under traffic"
 for side in a b; do
-	"$builddir/app/vstop" --no-huge -m 256 --no-pci --file-prefix "$tag-$side" --lcores 0@0,1@1 \
+	mig_pids="$mig_pids $(spawn "vstop-$side" /dev/null "$builddir/app/vstop" --no-huge \
+		-m 256 --no-pci --file-prefix "$tag-$side" --lcores 0@0,1@1 \
 		--log-level 'lib.vhost.*:warning' -- \
-		--vhost "$work/$side.sock,queues=2" --fwd loopback --idle-backoff-us 50 \
-		>"$work/vstop-$side.log" 2>&1 &
-	mig_pids="$mig_pids $!"
+		--vhost "$work/$side.sock,queues=2" --fwd loopback --idle-backoff-us 50)"
 	wait_log "$work/vstop-$side.log" "vstop ready" 30
 done
-rc=0
-"$builddir/tools/fe/vstop-fe" -s "$work/a.sock" -p "$work/b.sock" -q 2 --migrate 6 --gap 200 \
-	--quiet >"$work/vstop-fe.log" 2>&1 || rc=$?
+fe_pid=$(spawn vstop-fe /dev/null "$builddir/tools/fe/vstop-fe" -s "$work/a.sock" \
+	-p "$work/b.sock" -q 2 --migrate 6 --gap 200 --quiet)
+mig_pids="$mig_pids $fe_pid"
+# Its exit status, from spawn's .rc file; bounded (it migrates 6 times, then drains).
+for _ in $(seq 3000); do [ -s "$work/vstop-fe.rc" ] && break; sleep 0.1; done
+rc=$(cat "$work/vstop-fe.rc" 2>/dev/null || echo "none within 300 s")
 grep -E "^(frames|lost|migrations|stops|result)|downtime" "$work/vstop-fe.log" | sed 's/^/   /'
-[ $rc -eq 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
+[ "$rc" = 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
 echo "== logs: $work"
