@@ -82,7 +82,8 @@ class Soak:
                 "--file-prefix", prefix, "--lcores", "0@0,1@1",
                 "--log-level", "lib.vhost.*:warning", "--log-level", "vstop.vhost:warning",
                 "--", "--vhost", f"{sock},queues={self.o.queues}", "--fwd", "loopback",
-                "--ctl", ctl, "--idle-backoff-us", "50"]
+                "--ctl", ctl, "--idle-backoff-us", "50",
+                "--stop-timeout-ms", str(self.o.deadline_ms)]
         p = self.spawn(argv, name)
         p.prefix, p.sock, p.ctl = prefix, sock, ctl
         end = now() + 60
@@ -148,7 +149,8 @@ class Soak:
         o = self.o
         a, b = self.vs
         argv = [o.fe, "-s", a.sock, "-p", b.sock, "-q", str(o.queues), "-c", str(cycles),
-                "-m", str(migrations), "--gap", str(o.gap), "--drain", "20000"]
+                "-m", str(migrations), "--gap", str(o.gap), "--drain", "20000",
+                "--deadline", str(o.deadline_ms)]
         self.say("+ " + " ".join(argv))
         fe = self.spawn(argv, name)
         last_print = 0.0
@@ -358,6 +360,8 @@ def main():
     ap.add_argument("--migrations", type=int, default=None)
     ap.add_argument("--queues", type=int, default=4)
     ap.add_argument("--gap", type=int, default=5, help="ms of traffic between operations")
+    ap.add_argument("--deadline-ms", type=int, default=1000,
+                    help="stop deadline of vstop-fe and of both vstops (R11)")
     ap.add_argument("--mem", type=int, default=256, help="EAL -m of each vstop (MB)")
     ap.add_argument("--warmup", type=float, default=0.1,
                     help="warm-up run before the first RSS sample, as a fraction of the counts")
