@@ -39,14 +39,15 @@ def main():
     check(c.poll() is None and c.alive(), "running child: poll() None")
     check(c.end(signal.SIGKILL, grace=10) == -signal.SIGKILL, "SIGKILL seen as -9")
 
-    c = proclib.Child(["sh", "-c", "trap '' TERM; sleep 60"])
+    # exec: no grandchild left holding meson's output pipe after the SIGKILL
+    c = proclib.Child(["sh", "-c", "trap '' TERM; exec sleep 60"])
     time.sleep(0.2)  # the trap is set
     t0 = time.monotonic()
     check(c.end(signal.SIGTERM, grace=1) == -signal.SIGKILL, "end(): SIGKILL after grace")
     check(time.monotonic() - t0 < 30, "end() bounded")
 
     try:
-        proclib.run(["sh", "-c", "echo started; sleep 60"], timeout=1)
+        proclib.run(["sh", "-c", "echo started; exec sleep 60"], timeout=1)
         check(False, "run() times out")
     except subprocess.TimeoutExpired as e:
         check("started" in (e.output or ""), "run() times out, with the output so far")
