@@ -9,9 +9,8 @@
 # The stop and resume go through vstop's demo hook (SIGUSR2: stop every running vhost
 # device, or resume every stopped one) until the console / control socket exists.
 # Only processes this script started are ended, by PID. They are not children of this
-# shell (see spawn): bash reaps its children whenever it waits for any command, and
-# reaping a killed DPDK process can block in the kernel for a long time
-# (docs/reliability.rst, "Reaping a killed DPDK process").
+# shell (tools/proclib.sh: bash reaps its children whenever it waits, and reaping a dead
+# DPDK process can block in the kernel for a long time).
 #
 # Usage: tools/demo.sh [seconds of traffic per phase, default 2]
 set -euo pipefail
@@ -36,41 +35,11 @@ vs_pid=""
 tp_pid=""
 mig_pids=""
 
-# spawn NAME STDIN CMD...: start CMD in the background with its output in $work/NAME.log;
-# print its PID. A throw-away sh is its parent (and reaps it, writing its exit status to
-# $work/NAME.rc); that sh's own parent exits at once, so this shell never waits for
-# either (nor, in $(spawn ...), for the output of that sh: it has none). Liveness is read
-# from /proc (a zombie counts as dead), never from wait.
-spawn() {
-	local name=$1 in=$2
-	shift 2
-	rm -f "$work/$name.pid" "$work/$name.rc"
-	(sh -c 'in=$1; shift; "$@" <"$in" >"$0.log" 2>&1 & echo $! >"$0.pid"; wait $!
-		echo $? >"$0.rc"' \
-		"$work/$name" "$in" "$@" </dev/null >/dev/null 2>&1 &)
-	for _ in $(seq 100); do [ -s "$work/$name.pid" ] && break; sleep 0.1; done
-	cat "$work/$name.pid"
-}
-
-alive() { # pid: running (not a zombie)?
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-gone_within() { # pid seconds: poll until it is dead (zombie or reaped), or give up
-	for _ in $(seq $(($2 * 10))); do alive "$1" || return 0; sleep 0.1; done
-	return 1
-}
+# spawn, alive, gone_within, exit_status_within, end_pid: tools/proclib.sh
+. tools/proclib.sh
 
 cleanup() {
-	for pid in $tp_pid $vs_pid $mig_pids; do
-		if alive "$pid"; then
-			kill -TERM "$pid" 2>/dev/null || true
-			gone_within "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-			gone_within "$pid" 5 || echo "demo: pid $pid still not dead after SIGKILL" >&2
-		fi
-	done
+	for pid in $tp_pid $vs_pid $mig_pids; do end_pid "$pid"; done
 	exec 3>&- 2>/dev/null || true
 	rm -f "$fifo" "$sock0" "$sock1" "$work/a.sock" "$work/b.sock"
 }
@@ -171,8 +140,7 @@ fe_pid=$(spawn vstop-fe /dev/null "$builddir/tools/fe/vstop-fe" -s "$work/a.sock
 	-p "$work/b.sock" -q 2 --migrate 6 --gap 200 --quiet)
 mig_pids="$mig_pids $fe_pid"
 # Its exit status, from spawn's .rc file; bounded (it migrates 6 times, then drains).
-for _ in $(seq 3000); do [ -s "$work/vstop-fe.rc" ] && break; sleep 0.1; done
-rc=$(cat "$work/vstop-fe.rc" 2>/dev/null || echo "none within 300 s")
+rc=$(exit_status_within vstop-fe 300)
 grep -E "^(frames|lost|migrations|stops|result)|downtime" "$work/vstop-fe.log" | sed 's/^/   /'
 [ "$rc" = 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
 echo "== logs: $work"
