@@ -25,20 +25,19 @@ rm -rf "$out" && mkdir -p "$out"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:log_path=$PWD/$out/asan}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:log_path=$PWD/$out/ubsan}
 
-# The processes a run started: the descendants of @1 (by parent pid, from /proc).
+# The processes a run started: the descendants of @1, from one ps (fast enough to poll
+# every second on a loaded machine).
 descendants() {
-	local all=() pid ppid
-	local -A kids=()
-	for st in /proc/[0-9]*/stat; do
-		read -r pid ppid < <(sed -E 's/^([0-9]+) \(.*\) . ([0-9]+) .*/\1 \2/' "$st" 2>/dev/null) || continue
-		[ -n "$ppid" ] && kids[$ppid]+=" $pid"
-	done
-	local todo=("$1")
-	while [ ${#todo[@]} -gt 0 ]; do
-		local p=${todo[0]}; todo=("${todo[@]:1}")
-		for c in ${kids[$p]:-}; do all+=("$c"); todo+=("$c"); done
-	done
-	echo "${all[@]:-}"
+	ps -eo pid=,ppid= | awk -v root="$1" '
+		{ kids[$2] = kids[$2] " " $1 }
+		END {
+			n = split(kids[root], todo, " ")
+			for (i = 1; i <= n; i++) {
+				printf "%s ", todo[i]
+				m = split(kids[todo[i]], more, " ")
+				for (j = 1; j <= m; j++) todo[++n] = more[j]
+			}
+		}'
 }
 
 snapshot() { # pid file
