@@ -121,6 +121,12 @@ class Env:
         argv = [str(a) for a in argv]
         if "--deadline" not in argv:
             argv += ["--deadline", str(FE_DEADLINE_MS)]
+        # Likewise a frame still in flight after the 1 s default drain is late, not lost,
+        # when a stall hit at the end of the run (fe_traffic_testpmd failed once with 512
+        # frames in flight after a 0.5 s stall): drain for up to 20 s, as test/fault does.
+        # The drain ends as soon as every frame is back; tests with a time bound keep it.
+        if "--drain" not in argv and bound is None:
+            argv += ["--drain", "20000"]
         cmd = [self.args.fe] + argv
         print("+ " + " ".join(cmd), flush=True)
         t = time.monotonic()
