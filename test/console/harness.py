@@ -64,7 +64,12 @@ class Vstop:
         argv = [vstop_bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
                 self.prefix, "--lcores", "0@0,1@1"] + list(eal_extra) + [
                 "--", "--vhost", self.sock, "--fwd",
-                fwd, "--idle-backoff-us", "50"]
+                fwd, "--idle-backoff-us", "50",
+                # 'device stop' answers once the stop completes or its deadline passes:
+                # 10 s, not the default 1 s, as a core-1 stall of this shared VM can
+                # delay a stop past a second (console_M1_frames_held_while_stopped
+                # failed so once in CI); no console test is about the deadline itself.
+                "--stop-timeout-ms", "10000"]
         if ctl:
             argv += ["--ctl", self.ctl_path]
         if script:
