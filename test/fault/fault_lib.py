@@ -125,6 +125,10 @@ class Env:
         args = [str(a) for a in args]
         if "--drain" not in args:
             args += ["--drain", "20000"]
+        # For the same reason a stop must show within 10 s, not vstop-fe's default 1 s,
+        # unless a test sets its own deadline (the R11 test does).
+        if "--deadline" not in args:
+            args += ["--deadline", "10000"]
         return Fe(self, name, [VSTOP_FE] + args)
 
     def close(self, keep=False):
