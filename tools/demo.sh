@@ -8,7 +8,9 @@
 #
 # The stop and resume go through vstop's demo hook (SIGUSR2: stop every running vhost
 # device, or resume every stopped one) until the console / control socket exists.
-# Only processes this script started are ended, by PID.
+# Only processes this script started are ended, by PID. They are not children of this
+# shell (tools/proclib.sh: bash reaps its children whenever it waits, and reaping a dead
+# DPDK process can block in the kernel for a long time).
 #
 # Usage: tools/demo.sh [seconds of traffic per phase, default 2]
 set -euo pipefail
@@ -26,21 +28,18 @@ tag="vstop-demo-$$"
 work=$(mktemp -d "/tmp/$tag.XXXX")
 sock0="$work/port0.sock"
 sock1="$work/port1.sock"
-vs_log="$work/vstop.log"
+vs_log="$work/vstop.log"   # spawn's names: vstop, testpmd
 tp_log="$work/testpmd.log"
 fifo="$work/testpmd.in"
 vs_pid=""
 tp_pid=""
 mig_pids=""
 
+# spawn, alive, gone_within, exit_status_within, end_pid: tools/proclib.sh
+. tools/proclib.sh
+
 cleanup() {
-	for pid in $tp_pid $vs_pid $mig_pids; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	done
+	for pid in $tp_pid $vs_pid $mig_pids; do end_pid "$pid"; done
 	exec 3>&- 2>/dev/null || true
 	rm -f "$fifo" "$sock0" "$sock1" "$work/a.sock" "$work/b.sock"
 }
@@ -82,20 +81,18 @@ demo_hook() { # stop|resume
 }
 
 echo "== vstop: two vhost-user ports, io forwarding (port 0 <-> port 1)"
-"$builddir/app/vstop" --no-huge -m 256 --no-pci --file-prefix "$tag-vs" --lcores 0@0,1@1 \
-	--log-level 'lib.vhost.*:warning' -- \
-	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100 >"$vs_log" 2>&1 &
-vs_pid=$!
+vs_pid=$(spawn vstop /dev/null "$builddir/app/vstop" --no-huge -m 256 --no-pci \
+	--file-prefix "$tag-vs" --lcores 0@0,1@1 --log-level 'lib.vhost.*:warning' -- \
+	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100)
 wait_log "$vs_log" "vstop ready" 30
 
 echo "== dpdk-testpmd: two net_virtio_user ports on those sockets, io forwarding"
 mkfifo "$fifo"
 exec 3<>"$fifo"
-stdbuf -o0 dpdk-testpmd --no-huge -m 256 --no-pci --file-prefix "$tag-tp" --lcores 0@0,1@1 \
-	--log-level 'pmd.net.virtio.*:warning' \
+tp_pid=$(spawn testpmd "$fifo" stdbuf -o0 dpdk-testpmd --no-huge -m 256 --no-pci \
+	--file-prefix "$tag-tp" --lcores 0@0,1@1 --log-level 'pmd.net.virtio.*:warning' \
 	--vdev "net_virtio_user0,path=$sock0" --vdev "net_virtio_user1,path=$sock1" -- \
-	-i --total-num-mbufs=8192 --forward-mode=io --nb-cores=1 <"$fifo" >"$tp_log" 2>&1 &
-tp_pid=$!
+	-i --total-num-mbufs=8192 --forward-mode=io --nb-cores=1)
 wait_log "$tp_log" "testpmd>" 30
 wait_log "$vs_log" "$sock1: device ready" 10
 
@@ -122,27 +119,28 @@ sleep 0.5
 echo "show port stats all" >&3
 sleep 0.5
 echo "quit" >&3
-for _ in $(seq 100); do kill -0 "$tp_pid" 2>/dev/null || break; sleep 0.1; done
+gone_within "$tp_pid" 10 || true
 echo "== testpmd's side:"
 grep -E "NIC statistics for port|RX-packets|TX-packets" "$tp_log" | tail -6 | sed 's/^ */   /'
 kill -TERM "$vs_pid"
-for _ in $(seq 100); do kill -0 "$vs_pid" 2>/dev/null || break; sleep 0.1; done
+gone_within "$vs_pid" 10 || true
 echo "== vstop at exit:"
 tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
 
 echo "== migration: vstop A and vstop B (loopback, 2 queue pairs), vstop-fe moves the live"
 echo "   device A -> B -> A ... (stop at A, save state, load at B, resume at B) under traffic"
 for side in a b; do
-	"$builddir/app/vstop" --no-huge -m 256 --no-pci --file-prefix "$tag-$side" --lcores 0@0,1@1 \
+	mig_pids="$mig_pids $(spawn "vstop-$side" /dev/null "$builddir/app/vstop" --no-huge \
+		-m 256 --no-pci --file-prefix "$tag-$side" --lcores 0@0,1@1 \
 		--log-level 'lib.vhost.*:warning' -- \
-		--vhost "$work/$side.sock,queues=2" --fwd loopback --idle-backoff-us 50 \
-		>"$work/vstop-$side.log" 2>&1 &
-	mig_pids="$mig_pids $!"
+		--vhost "$work/$side.sock,queues=2" --fwd loopback --idle-backoff-us 50)"
 	wait_log "$work/vstop-$side.log" "vstop ready" 30
 done
-rc=0
-"$builddir/tools/fe/vstop-fe" -s "$work/a.sock" -p "$work/b.sock" -q 2 --migrate 6 --gap 200 \
-	--quiet >"$work/vstop-fe.log" 2>&1 || rc=$?
+fe_pid=$(spawn vstop-fe /dev/null "$builddir/tools/fe/vstop-fe" -s "$work/a.sock" \
+	-p "$work/b.sock" -q 2 --migrate 6 --gap 200 --quiet)
+mig_pids="$mig_pids $fe_pid"
+# Its exit status, from spawn's .rc file; bounded (it migrates 6 times, then drains).
+rc=$(exit_status_within vstop-fe 300)
 grep -E "^(frames|lost|migrations|stops|result)|downtime" "$work/vstop-fe.log" | sed 's/^/   /'
-[ $rc -eq 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
+[ "$rc" = 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
 echo "== logs: $work"

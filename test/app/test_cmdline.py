@@ -3,7 +3,6 @@
 """Bad command lines: each prints its error and exits 2 (nothing is left behind)."""
 import os
 import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,8 +35,8 @@ APP_CASES = [
 
 
 def check(argv, want, what):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    out = r.stdout + r.stderr
+    r = h.proclib.run(argv, timeout=60)
+    out = r.stdout
     if r.returncode != 2:
         raise AssertionError(f"{what}: exit {r.returncode}, want 2\n{out}")
     if want not in out:
@@ -64,9 +63,9 @@ def test():
     if os.path.exists(sock):
         raise AssertionError("a socket was created by a refused command line")
     # Help is not an error.
-    r = subprocess.run([h.VSTOP, "--", "--help"], capture_output=True, text=True)
+    r = h.proclib.run([h.VSTOP, "--", "--help"], timeout=60)
     if r.returncode != 0 or "--vhost PATH" not in r.stdout:
-        raise AssertionError(f"--help: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        raise AssertionError(f"--help: exit {r.returncode}\n{r.stdout}")
 
 
 if __name__ == "__main__":

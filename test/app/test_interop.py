@@ -10,7 +10,6 @@ import re
 import signal
 import stat
 import struct
-import subprocess
 import sys
 import time
 
@@ -244,10 +243,8 @@ def case_socket_mode():
     eq("a front end connects", fe.get_status(), RUNNING)
     fe.close()
     vs.end()
-    r = subprocess.run([h.VSTOP, "--no-huge", "--", "--vhost", h.sock_path("perm", 2),
-                        "--socket-group", "no-such-group-vstop"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=30)
+    r = h.proclib.run([h.VSTOP, "--no-huge", "--", "--vhost", h.sock_path("perm", 2),
+                       "--socket-group", "no-such-group-vstop"], timeout=30)
     eq("exit status for an unknown group", r.returncode, 2)
     if "no group 'no-such-group-vstop'" not in r.stdout:
         raise AssertionError(f"unclear message: {r.stdout!r}")

@@ -15,6 +15,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
+
 SKIP = 77
 
 
@@ -39,39 +43,6 @@ def runtime_dir(prefix):
     return f"{base}/dpdk/{prefix}"
 
 
-def _end(pid, proc=None, timeout=15.0):
-    """SIGTERM one process we started, then SIGKILL if it does not go."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if proc is not None:
-                if proc.poll() is not None:
-                    return proc.returncode
-            else:
-                wpid, status = os.waitpid(pid, os.WNOHANG)
-                if wpid == pid:
-                    return os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            return None
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if proc is not None:
-        proc.wait()
-        return proc.returncode
-    try:
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status)
-    except ChildProcessError:
-        return None
-
-
 class Vstop:
     """One vstop process with one vhost-user port (port 0)."""
 
@@ -83,7 +54,7 @@ class Vstop:
         self.ctl_path = f"/tmp/vsc_{tag}.ctl" if ctl else None
         self.interactive = interactive
         self.pid = None
-        self.proc = None
+        self.child = None
         self.fd = None
         self.out = b""
         self.returncode = None
@@ -93,7 +64,12 @@ class Vstop:
         argv = [vstop_bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
                 self.prefix, "--lcores", "0@0,1@1"] + list(eal_extra) + [
                 "--", "--vhost", self.sock, "--fwd",
-                fwd, "--idle-backoff-us", "50"]
+                fwd, "--idle-backoff-us", "50",
+                # 'device stop' answers once the stop completes or its deadline passes:
+                # 10 s, not the default 1 s, as a core-1 stall of this shared VM can
+                # delay a stop past a second (console_M1_frames_held_while_stopped
+                # failed so once in CI); no console test is about the deadline itself.
+                "--stop-timeout-ms", "10000"]
         if ctl:
             argv += ["--ctl", self.ctl_path]
         if script:
@@ -110,11 +86,12 @@ class Vstop:
                 finally:
                     os._exit(127)
             self.pid, self.fd = pid, fd
+            self.child = proclib.Child.adopt(pid, argv)
         else:
             self.logf = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                         stderr=subprocess.STDOUT)
-            self.pid = self.proc.pid
+            self.child = proclib.Child(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                       stderr=subprocess.STDOUT)
+            self.pid = self.child.pid
         self._conn = None
 
     # ---- output ----
@@ -133,7 +110,7 @@ class Vstop:
         time.sleep(timeout)
         self.logf.seek(0)
         self.out = self.logf.read()
-        return self.proc.poll() is None
+        return self.child.alive()
 
     def expect(self, pattern, timeout=20.0, start=0):
         """Wait until bytes @pattern appear in the output after offset @start.
@@ -235,8 +212,8 @@ class Vstop:
             except OSError:
                 pass
             self._conn = None
-        if self.pid is not None and self.returncode is None:
-            self.returncode = _end(self.pid, self.proc)
+        if self.child is not None and self.returncode is None:
+            self.returncode = self.child.end(signal.SIGTERM, 15)
         if self.fd is not None:
             try:
                 while self._pump(0.05):
@@ -245,7 +222,7 @@ class Vstop:
                 pass
             os.close(self.fd)
             self.fd = None
-        elif self.proc is not None:
+        elif self.child is not None:
             self._pump(0)
         return self.returncode
 
@@ -253,17 +230,12 @@ class Vstop:
         """Wait for vstop to leave on its own (quit)."""
         end = time.time() + timeout
         while time.time() < end:
-            if self.proc is not None:
-                if self.proc.poll() is not None:
-                    self.returncode = self.proc.returncode
-                    self._pump(0)
-                    return self.returncode
-            else:
+            if self.fd is not None:
                 self._pump(0.05)
-                wpid, status = os.waitpid(self.pid, os.WNOHANG)
-                if wpid == self.pid:
-                    self.returncode = os.waitstatus_to_exitcode(status)
-                    return self.returncode
+            if self.child.poll() is not None:
+                self.returncode = self.child.end()  # dead: just the bounded reap
+                self._pump(0)
+                return self.returncode
             time.sleep(0.05)
         raise TestFailure("vstop did not exit")
 
@@ -285,7 +257,7 @@ class Testpmd:
             skip("dpdk-testpmd not installed")
         self.prefix = f"vscfe_{name}_{os.getpid()}"
         self.logf = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
+        self.proc = proclib.Child(
             [self.bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", self.prefix,
              "--lcores", "0@0,1@1", "--vdev", f"net_virtio_user0,path={vhost_sock}", "--",
              "-i", "--total-num-mbufs=2048"],
@@ -301,13 +273,14 @@ class Testpmd:
         return self.logf.read().decode(errors="replace")
 
     def cleanup(self):
-        if self.proc.poll() is None:
+        if self.proc.alive():
             try:
                 self.proc.stdin.write(b"quit\n")
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
-                _end(self.proc.pid, self.proc)
+                pass
+        self.proc.end(signal.SIGTERM, 15)  # still running: ended; dead: reaped
         shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
 
 

@@ -13,7 +13,6 @@ import re
 import shutil
 import socket
 import stat
-import subprocess
 import sys
 import tempfile
 import time
@@ -309,9 +308,9 @@ def t_telemetry(vstop_bin):
 
         tool = shutil.which("dpdk-telemetry.py")
         if tool:
-            r = subprocess.run([tool, "-f", v.prefix], input=b"/vstop/port,0\n/vstop/ports\n",
-                               capture_output=True, timeout=30)
-            out = r.stdout.decode(errors="replace")
+            r = H.proclib.run([tool, "-f", v.prefix], timeout=30,
+                              input=b"/vstop/port,0\n/vstop/ports\n")
+            out = r.stdout
             for want in ('"/vstop/port"', '"stop_latency_hist"', '"status_names"',
                          '"/vstop/ports"'):
                 check(want in out, f"dpdk-telemetry.py output lacks {want}:\n{out}")

@@ -18,6 +18,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
+
 SKIP = 77
 VSTOP = os.environ.get("VSTOP", "build/app/vstop")
 VSTOP_FE = os.environ.get("VSTOP_FE", "build/tools/fe/vstop-fe")
@@ -90,8 +94,8 @@ class Env:
 
     def spawn(self, argv, name, stdin=None):
         log = open(self.path(f"{name}.log"), "w+")
-        p = subprocess.Popen(argv, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        p = proclib.Child(argv, stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
+                          start_new_session=True)
         p.log = log
         p.name = name
         p.argv = argv
@@ -121,6 +125,10 @@ class Env:
         args = [str(a) for a in args]
         if "--drain" not in args:
             args += ["--drain", "20000"]
+        # For the same reason a stop must show within 10 s, not vstop-fe's default 1 s,
+        # unless a test sets its own deadline (the R11 test does).
+        if "--deadline" not in args:
+            args += ["--deadline", "10000"]
         return Fe(self, name, [VSTOP_FE] + args)
 
     def close(self, keep=False):
@@ -132,11 +140,7 @@ class Env:
                 except ProcessLookupError:
                     pass
         for p in reversed(self.procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
+            p.end(None, grace=15)  # SIGKILL after 15 s; a bounded reap
             pref = getattr(p, "prefix", None)
             if pref:
                 shutil.rmtree(f"/var/run/dpdk/{pref}", ignore_errors=True)
@@ -267,8 +271,7 @@ class Fe:
         try:
             rc = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.kill(self.pid, signal.SIGKILL)
-            self.p.wait()
+            self.p.end(signal.SIGKILL, 10)
             raise Fail(f"{self.name} did not finish within {timeout} s:\n"
                        f"{self.env.tail(self.p)}")
         say(f"---- {self.name} exit {rc}\n{self.env.tail(self.p, 25)}")
@@ -285,9 +288,7 @@ class Fe:
         return d
 
     def kill(self):
-        if self.alive():
-            os.kill(self.pid, signal.SIGKILL)
-        self.p.wait()
+        self.p.end(signal.SIGKILL, 10)
 
     def summary(self):
         return parse_summary(self.out())
@@ -400,7 +401,13 @@ class Freezer:
             e = ctypes.get_errno()
             _libc.ptrace(PTRACE_DETACH, self.tid, None, None)
             raise Fail(f"ptrace(INTERRUPT): {os.strerror(e)}")
-        os.waitpid(self.tid, WALL)
+        # Bounded: the thread may die meanwhile (then the stop never comes).
+        end = time.monotonic() + 10
+        while os.waitpid(self.tid, WALL | os.WNOHANG)[0] == 0:
+            if time.monotonic() > end:
+                _libc.ptrace(PTRACE_DETACH, self.tid, None, None)
+                raise Fail(f"thread {self.tid} did not stop within 10 s of PTRACE_INTERRUPT")
+            time.sleep(0.01)
         self.frozen = True
 
     def thaw(self):

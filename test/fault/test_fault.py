@@ -254,8 +254,11 @@ def deadline_cancel_then_stop(env):
     running again; once the lcore runs again the next stops succeed and no frame was
     lost, duplicated or reordered."""
     # No idle back-off: an idle lcore goes offline and would let the epoch pass.
+    # vstop's deadline is short (its miss while frozen is what is checked); vstop-fe's is
+    # long enough that only the frozen stop misses it, even when the VM stalls on a later
+    # one (docs/reliability.rst, "Environment").
     a = env.vstop("a", [Q], extra=["--stop-timeout-ms", "300"], backoff=0)
-    fe = env.fe("fe", "-s", a.socks[0], "-q", Q, "-c", 3, "--gap", 3000, "--deadline", 1500,
+    fe = env.fe("fe", "-s", a.socks[0], "-q", Q, "-c", 3, "--gap", 3000, "--deadline", 5000,
                 "--stop-kind", "stopped")
     rx_moves(a, 0, "start", by=5000)
     if a.dev(0)["stops"] != 0:
@@ -290,7 +293,10 @@ def deadline_cancel_then_stop(env):
     no_loss("front end", out)
     eq("successful stops after the cancel", out["stops"], 2)
     d = a.dev(0)
-    eq("vstop deadline misses", d["deadline_misses"], 1)
+    # At least the frozen stop's: a later stop that a VM stall keeps past vstop's 300 ms
+    # counts too, and still completes (once in CI under ASan: 2, the second at 378 ms).
+    if d["deadline_misses"] < 1:
+        raise Fail(f"vstop deadline misses: got {d['deadline_misses']}, want >= 1")
     eq("vstop cancels", d["cancels"], 1)
     eq("vstop stops", d["stops"], 2)
     eq("vstop exit status", a.quit(), 0)

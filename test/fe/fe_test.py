@@ -19,8 +19,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
+
 SKIP = 77
 EAL = ["--no-huge", "-m", "256", "--no-pci", "--lcores", "0@0,1@1"]
+FE_DEADLINE_MS = 10000  # see Env.fe
 
 
 class Fail(Exception):
@@ -48,8 +53,8 @@ class Env:
     def spawn(self, argv, name, sock, ready=None, timeout=20.0):
         log = open(os.path.join(self.dir, f"{name}.log"), "w+")
         # testpmd without -i exits on EOF from stdin: give it a pipe that stays open.
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        p = proclib.Child(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                          start_new_session=True)
         p.log = log
         p.name = name
         self.procs.append(p)
@@ -107,13 +112,26 @@ class Env:
         return next(p for p in self.procs if p.name == name)
 
     def fe(self, *argv, timeout=60.0, expect=0, want=(), bound=None):
-        """Run vstop-fe; check exit status, output fragments and time taken."""
-        cmd = [self.args.fe] + [str(a) for a in argv]
+        """Run vstop-fe; check exit status, output fragments and time taken. A stop must
+        show within 10 s unless a test says otherwise: vstop-fe's default (1 s) is a
+        latency budget, and on this shared 2-core VM a vCPU, with the polling lcore
+        pinned to it, is sometimes descheduled for over a second (a SUSPEND cycle test
+        once failed with two stops at 1.1 s under load). These tests judge that every
+        stop completes with nothing lost; tools/bench measures how fast."""
+        argv = [str(a) for a in argv]
+        if "--deadline" not in argv:
+            argv += ["--deadline", str(FE_DEADLINE_MS)]
+        # Likewise a frame still in flight after the 1 s default drain is late, not lost,
+        # when a stall hit at the end of the run (fe_traffic_testpmd failed once with 512
+        # frames in flight after a 0.5 s stall): drain for up to 20 s, as test/fault does.
+        # The drain ends as soon as every frame is back; tests with a time bound keep it.
+        if "--drain" not in argv and bound is None:
+            argv += ["--drain", "20000"]
+        cmd = [self.args.fe] + argv
         print("+ " + " ".join(cmd), flush=True)
         t = time.monotonic()
         try:
-            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               timeout=timeout, text=True)
+            r = proclib.run(cmd, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             raise Fail(f"vstop-fe hung: no exit within {timeout} s\n{e.output or ''}")
         took = time.monotonic() - t
@@ -129,14 +147,9 @@ class Env:
 
     def close(self):
         for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+            p.send_signal(signal.SIGINT)
         for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            p.end(None, grace=10)  # SIGKILL after 10 s; a bounded reap
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -296,15 +309,19 @@ def t_disconnect(e):
          want=["closed the connection"], bound=20)
     # Backend killed under traffic: noticed, fatal, bounded.
     a3 = e.fake("a3")
-    p = subprocess.Popen([e.args.fe, "-s", a3, "--rate", "10000", "-d", "30", "--quiet"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(1.5)
-    e.proc("a3").kill()
-    try:
-        out, _ = p.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        raise Fail("vstop-fe did not notice its backend died")
+    with tempfile.TemporaryFile() as log:
+        p = proclib.Child([e.args.fe, "-s", a3, "--rate", "10000", "-d", "30", "--quiet"],
+                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(1.5)
+        e.proc("a3").end(signal.SIGKILL)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.end(signal.SIGKILL)
+            raise Fail("vstop-fe did not notice its backend died")
+        p.end()
+        log.seek(0)
+        out = log.read().decode(errors="replace")
     print(out)
     if p.returncode != 3 or "closed the connection" not in out:
         raise Fail(f"backend death: exit {p.returncode}, expected 3 with a clear error")

@@ -13,8 +13,12 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # Where CSV, plots and logs go (the meson smoke test points it into the build tree).
@@ -79,11 +83,11 @@ class Proc:
         self.lines = []
         self.logfile = logfile
         out = open(logfile, "w") if logfile else subprocess.PIPE
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                  stdout=out, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                  start_new_session=True,
-                                  preexec_fn=(lambda: set_timerslack(timerslack_ns))
-                                  if timerslack_ns else None)
+        self.p = proclib.Child(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                               stdout=out, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                               start_new_session=True,
+                               preexec_fn=(lambda: set_timerslack(timerslack_ns))
+                               if timerslack_ns else None)
         _children.append(self)
         if logfile:
             out.close()
@@ -108,20 +112,16 @@ class Proc:
             pass
 
     def alive(self):
-        return self.p.poll() is None
+        return self.p.alive()
 
     def wait(self, timeout=None):
+        """Its exit code once it died (not reaped: stop() does that, bounded)."""
         return self.p.wait(timeout)
 
     def stop(self, sig=signal.SIGINT, timeout=10):
-        """End our own child by its PID: the signal, then SIGKILL after @timeout."""
-        if self.alive():
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        """End our own child by its PID: the signal, then SIGKILL after @timeout, then a
+        bounded reap (also of a child that died on its own)."""
+        self.p.end(sig, grace=timeout)
         if self.p.stdin:
             try:
                 self.p.stdin.close()
@@ -306,10 +306,11 @@ def gnuplot(script, png):
         log("gnuplot not found (tools/install-deps.sh --bench installs gnuplot-nox): no plot")
         return False
     os.makedirs(os.path.dirname(os.path.abspath(png)), exist_ok=True)
-    r = subprocess.run(["gnuplot"], input=f"set terminal pngcairo size 1000,540 font ',10'\n"
-                       f"set output '{png}'\n" + script, text=True, capture_output=True)
+    r = proclib.run(["gnuplot"], timeout=120,
+                    input=(f"set terminal pngcairo size 1000,540 font ',10'\n"
+                           f"set output '{png}'\n" + script).encode())
     if r.returncode != 0:
-        log("gnuplot failed: " + r.stderr.strip()[-500:])
+        log("gnuplot failed: " + r.stdout.strip()[-500:])
         return False
     log(f"plot: {png}")
     return True
@@ -317,7 +318,7 @@ def gnuplot(script, png):
 
 def _run(argv):
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip()
+        return proclib.run(argv, timeout=20, stderr=subprocess.DEVNULL).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
 

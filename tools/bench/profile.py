@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import OUT, TOP, Proc, log, save_machine, tag, wait_for, write_csv  # noqa: E402
+from benchlib import OUT, TOP, Proc, log, proclib, save_machine, tag, wait_for, write_csv  # noqa: E402,E501
 import throughput  # noqa: E402
 
 
@@ -38,9 +38,10 @@ def profile(kind, a):
         fe.send(f"start tx_first {a.tx_first}")
         time.sleep(a.warmup)
         p0, t0 = throughput.rx_packets(fe, len(socks))
-        subprocess.run(["perf", "record", "-F", str(a.freq), "-g", "-p", str(be.pid), "-o",
-                        data, "--", "sleep", str(a.seconds)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        r = proclib.run(["perf", "record", "-F", str(a.freq), "-g", "-p", str(be.pid), "-o",
+                         data, "--", "sleep", str(a.seconds)], timeout=a.seconds + 120)
+        if r.returncode != 0:
+            raise RuntimeError(f"perf record failed ({r.returncode}): {r.stdout[-500:]}")
         p1, t1 = throughput.rx_packets(fe, len(socks))
         mpps = (p1 - p0) / (t1 - t0) / 1e6
         fe.send("stop")
@@ -54,8 +55,8 @@ def profile(kind, a):
                 os.unlink(s)
 
     def report(sort):
-        r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", sort,
-                            "--stdio", "-g", "none"], capture_output=True, text=True)
+        r = proclib.run(["perf", "report", "-i", data, "--no-children", "--sort", sort,
+                         "--stdio", "-g", "none"], timeout=300, stderr=subprocess.DEVNULL)
         rows = []
         for line in r.stdout.splitlines():
             m = re.match(r"\s+([\d.]+)%\s+(.*\S)", line)

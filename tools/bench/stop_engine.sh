@@ -28,7 +28,17 @@ if [ "$do_build" = 1 ]; then
 fi
 mkdir -p "$out"
 echo "stop engine benchmark: $cycles stop/resume cycles per queue count ($(nproc) cores)"
-"$build/tools/bench/bench_stop" --no-huge --no-pci -m 128 --lcores 0@0,1@1,2@0,3@1 \
-	--file-prefix "vs-bench-$$" --log-level error -- \
-	--cycles "$cycles" --queues 1,4,16,64 --csv "$out/stop_engine.csv" | tee "$out/stop_engine.txt"
+# bench_stop is a DPDK process: started through tools/proclib.sh (never a child of this
+# shell, whose reaping of it could block in the kernel), its exit status read bounded.
+work=$(mktemp -d /tmp/vs-bench-stop.XXXX)
+. tools/proclib.sh
+pid=$(spawn bench_stop /dev/null "$build/tools/bench/bench_stop" --no-huge --no-pci -m 128 \
+	--lcores 0@0,1@1,2@0,3@1 --file-prefix "vs-bench-$$" --log-level error -- \
+	--cycles "$cycles" --queues 1,4,16,64 --csv "$out/stop_engine.csv")
+rc=$(exit_status_within bench_stop 1800)
+end_pid "$pid"
+cp "$work/bench_stop.log" "$out/stop_engine.txt"
+cat "$out/stop_engine.txt"
+rm -rf "$work"
+[ "$rc" = 0 ] || { echo "bench_stop: exit status $rc" >&2; exit 1; }
 echo "per-cycle figures: $out/stop_engine.csv"

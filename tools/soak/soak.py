@@ -35,6 +35,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -60,8 +63,8 @@ class Soak:
     # ---- processes --------------------------------------------------------------------
     def spawn(self, argv, name):
         log = open(os.path.join(self.dir, f"{name}.log"), "w+")
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+        p = proclib.Child(argv, stdin=subprocess.DEVNULL, stdout=log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
         p.log, p.name, p.argv = log, name, argv
         self.procs.append(p)
         return p
@@ -79,7 +82,8 @@ class Soak:
                 "--file-prefix", prefix, "--lcores", "0@0,1@1",
                 "--log-level", "lib.vhost.*:warning", "--log-level", "vstop.vhost:warning",
                 "--", "--vhost", f"{sock},queues={self.o.queues}", "--fwd", "loopback",
-                "--ctl", ctl, "--idle-backoff-us", "50"]
+                "--ctl", ctl, "--idle-backoff-us", "50",
+                "--stop-timeout-ms", str(self.o.deadline_ms)]
         p = self.spawn(argv, name)
         p.prefix, p.sock, p.ctl = prefix, sock, ctl
         end = now() + 60
@@ -108,11 +112,7 @@ class Soak:
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGTERM)
         for p in reversed(self.procs):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
+            p.end(None, grace=15)  # SIGKILL after 15 s; a bounded reap
             if getattr(p, "prefix", None):
                 shutil.rmtree(f"/var/run/dpdk/{p.prefix}", ignore_errors=True)
             p.log.close()
@@ -149,22 +149,21 @@ class Soak:
         o = self.o
         a, b = self.vs
         argv = [o.fe, "-s", a.sock, "-p", b.sock, "-q", str(o.queues), "-c", str(cycles),
-                "-m", str(migrations), "--gap", str(o.gap), "--drain", "20000"]
+                "-m", str(migrations), "--gap", str(o.gap), "--drain", "20000",
+                "--deadline", str(o.deadline_ms)]
         self.say("+ " + " ".join(argv))
         fe = self.spawn(argv, name)
         last_print = 0.0
         deadline = now() + o.timeout
         while fe.poll() is None:
             if now() > deadline:
-                os.kill(fe.pid, signal.SIGKILL)
-                fe.wait()
+                fe.end(signal.SIGKILL)
                 self.fail(f"{name}: vstop-fe did not finish within {o.timeout} s")
                 break
             gone = [v for v in self.vs if v.poll() is not None]
             if gone:
                 self.fail(f"vstop {gone[0].name} exited ({gone[0].returncode}) during {name}")
-                os.kill(fe.pid, signal.SIGKILL)
-                fe.wait()
+                fe.end(signal.SIGKILL)
                 break
             if watch:
                 for i, v in enumerate(self.vs):
@@ -181,7 +180,8 @@ class Soak:
                          f"{self.rss(a)['VmRSS'] // 1024} MiB B "
                          f"{self.rss(b)['VmRSS'] // 1024} MiB")
             time.sleep(0.2)
-        return fe.wait(), self.text(fe)
+        rc = fe.end(None)  # dead already (or killed above): a bounded reap
+        return rc, self.text(fe)
 
     def quiet_rss(self, what):
         """RSS of A and B with no front end connected (like for like: a connected device
@@ -360,6 +360,8 @@ def main():
     ap.add_argument("--migrations", type=int, default=None)
     ap.add_argument("--queues", type=int, default=4)
     ap.add_argument("--gap", type=int, default=5, help="ms of traffic between operations")
+    ap.add_argument("--deadline-ms", type=int, default=1000,
+                    help="stop deadline of vstop-fe and of both vstops (R11)")
     ap.add_argument("--mem", type=int, default=256, help="EAL -m of each vstop (MB)")
     ap.add_argument("--warmup", type=float, default=0.1,
                     help="warm-up run before the first RSS sample, as a fraction of the counts")
