@@ -3,7 +3,10 @@
 """Test driver for vstop-fe: starts real backends (dpdk-testpmd net_vhost, vstop, or the
 Python fake backend), runs vstop-fe against them and checks its verdict.
 
-Usage: fe_test.py --fe PATH [--vstop PATH] [--fake PATH] SCENARIO
+Usage: fe_test.py --fe PATH [--vstop PATH] [--fake PATH] [--packed] [--ring-size N] SCENARIO
+
+--packed runs every vstop-fe of the scenario on packed virtqueues (VIRTIO_F_RING_PACKED),
+--ring-size N on rings of N entries (small rings: the wrap counters flip often).
 
 Exit status follows meson: 0 pass, 1 fail, 77 skip (e.g. vstop not built yet).
 Every process is started here and ended here, by its own handle; every wait is bounded.
@@ -108,7 +111,7 @@ class Env:
 
     def fe(self, *argv, timeout=60.0, expect=0, want=(), bound=None):
         """Run vstop-fe; check exit status, output fragments and time taken."""
-        cmd = [self.args.fe] + [str(a) for a in argv]
+        cmd = [self.args.fe] + self.layout_args() + [str(a) for a in argv]
         print("+ " + " ".join(cmd), flush=True)
         t = time.monotonic()
         try:
@@ -126,6 +129,25 @@ class Env:
         if bound is not None and took > bound:
             raise Fail(f"vstop-fe took {took:.1f} s, bound {bound} s")
         return r.stdout
+
+    def layout_args(self):
+        a = ["--packed"] if self.args.packed else []
+        if self.args.ring_size:
+            a += ["--ring-size", str(self.args.ring_size)]
+        return a
+
+    def check_laps(self, out, min_flips):
+        """Packed runs: every ring's wrap counters flipped at least min_flips times."""
+        m = re.search(r"rings: (\w+), .*?: avail (\d+) \(min (\d+) per ring\), used (\d+) "
+                      r"\(min (\d+) per ring\)", out)
+        if not m:
+            raise Fail("no 'rings:' line in the output of vstop-fe")
+        layout = "packed" if self.args.packed else "split"
+        if m.group(1) != layout:
+            raise Fail(f"vstop-fe drove {m.group(1)} rings, {layout} asked")
+        if int(m.group(3)) < min_flips or int(m.group(5)) < min_flips:
+            raise Fail(f"rings went round too few times: {m.group(0)} (at least {min_flips})")
+        print(f"ring laps: {m.group(0)}")
 
     def close(self):
         for p in self.procs:
@@ -359,6 +381,8 @@ def main():
     ap.add_argument("--cycles", type=int, default=50)
     ap.add_argument("--migrations", type=int, default=10)
     ap.add_argument("--allow-skip", default="")
+    ap.add_argument("--packed", action="store_true", help="packed virtqueues")
+    ap.add_argument("--ring-size", type=int, default=0, help="ring entries (vstop-fe -r)")
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     args = ap.parse_args()
 
