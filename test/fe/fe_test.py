@@ -177,6 +177,47 @@ def t_traffic_testpmd(e):
     e.fe("-s", a, "-q", 2, "-d", 3, want=["result: PASS", "lost 0 duplicated 0 reordered 0"])
 
 
+FRAMES = re.compile(r"frames: sent (\d+) received (\d+) lost (\d+) duplicated (\d+) "
+                    r"reordered (\d+) bad (\d+)")
+
+
+def testpmd_frames(out):
+    """testpmd is not a stoppable device: when a ring stops under io forwarding it drops
+    the burst it holds (split and packed alike), so frames may be lost there. Nothing
+    may be duplicated, reordered or corrupt, and most frames must come back."""
+    m = FRAMES.search(out)
+    if not m:
+        raise Fail("no frame summary from vstop-fe")
+    sent, rcvd, lost, dup, reord, bad = map(int, m.groups())
+    if dup or reord or bad or not sent or lost * 10 > sent:
+        raise Fail(f"frames against testpmd: {m.group(0)}")
+    print(f"against testpmd: {m.group(0)} (frames testpmd dropped when its rings stopped)")
+
+
+def t_testpmd_cycles(e):
+    """V1/V3 and V2 against the stock reference: GET_VRING_BASE and SET_VRING_ENABLE
+    stop/restart cycles under traffic (testpmd offers neither 42 nor 43)."""
+    a = e.testpmd("a")
+    for kind in ("vring-base", "enable"):
+        out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", kind, "--gap", 2,
+                   "--quiet", expect=None, want=["ring base mismatches: 0",
+                                                 "stop deadline misses: 0"], timeout=180)
+        testpmd_frames(out)
+        e.check_laps(out, 4)
+
+
+def t_testpmd_migrate(e):
+    """Migration A->B->A... between two testpmd net_vhost ports (no device state: the
+    ring positions alone move, through GET_VRING_BASE / SET_VRING_BASE)."""
+    a, b = e.testpmd("a"), e.testpmd("b")
+    out = e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "--gap", 5,
+               expect=None, want=["migrations refused: 0, failed: 0",
+                                  "ring base mismatches: 0"], timeout=600)
+    check_breakdown(out, e.args.migrations)
+    testpmd_frames(out)
+    e.check_laps(out, 4)
+
+
 def t_traffic_fake(e):
     a = e.fake("a")
     e.fe("-s", a, "--rate", 20000, "-d", 2, want=["result: PASS"])
@@ -338,6 +379,27 @@ def t_reply_timeout(e):
          "--quiet", expect=3, want=["no reply to GET_VRING_BASE", "within 500 ms"], bound=10)
 
 
+def t_fake_cycles(e):
+    """GET_VRING_BASE and SET_VRING_ENABLE cycles against the fake backend, which stops
+    with nothing in flight: nothing may be lost."""
+    a = e.fake("a")
+    for kind in ("vring-base", "enable", "stopped"):
+        out = e.fe("-s", a, "--rate", 20000, "-c", e.args.cycles, "--stop-kind", kind,
+                   "--gap", 5, "--quiet", want=["result: PASS", "ring base mismatches: 0"],
+                   timeout=120)
+        e.check_laps(out, 2)
+
+
+def t_inflight_base(e):
+    """P1/R5: a packed GET_VRING_BASE whose used half (bits 16-31) differs from its avail
+    half says a buffer is still in flight after the stop: an error, named."""
+    if not e.args.packed:
+        raise Skip("packed rings only (the split answer has no used half)")
+    a = e.fake("a", "--inflight-base")
+    e.fe("-s", a, "--rate", 10000, "-c", 1, "--stop-kind", "vring-base", "--quiet",
+         expect=3, want=["buffers in flight after a stop (R5, P1)"], bound=20)
+
+
 def t_fake_migrate(e):
     a, b = e.fake("a"), e.fake("b")
     e.fe("-s", a, "-p", b, "--rate", 10000, "-m", 4, "-c", 10, "--gap", 20, "--quiet",
@@ -355,6 +417,8 @@ def t_soak(e):
 SCENARIOS = {
     "traffic-testpmd": t_traffic_testpmd,
     "traffic-fake": t_traffic_fake,
+    "testpmd-cycles": t_testpmd_cycles,
+    "testpmd-migrate": t_testpmd_migrate,
     "conformance": t_conformance,
     "stop-cycles": t_stop_cycles,
     "suspend-cycles": t_suspend_cycles,
@@ -369,6 +433,8 @@ SCENARIOS = {
     "disconnect": t_disconnect,
     "reply-timeout": t_reply_timeout,
     "fake-migrate": t_fake_migrate,
+    "fake-cycles": t_fake_cycles,
+    "inflight-base": t_inflight_base,
     "soak": t_soak,
 }
 
