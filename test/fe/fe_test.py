@@ -130,6 +130,22 @@ class Env:
             raise Fail(f"vstop-fe took {took:.1f} s, bound {bound} s")
         return r.stdout
 
+    def packed_unsupported(self):
+        """A vstop that does not drive packed rings yet (issue 12, landing on main) reads
+        the descriptor ring as a split avail index and gives DEVICE_NEEDS_RESET. Only
+        that exact complaint, on a packed run, turns a failure into a skip."""
+        if not self.args.packed:
+            return None
+        for p in self.procs:
+            if self.args.vstop and p.args and p.args[0] == self.args.vstop:
+                m = re.search(r"driver error: vq \d+: avail index \d+ is \d+ entries ahead "
+                              r"of the device[^\n]*DEVICE_NEEDS_RESET", self.text(p))
+                if m:
+                    return ("this vstop does not handle packed rings yet (it reads them as "
+                            f"split: '{m.group(0)}'); packed against vstop needs issue 12 "
+                            "on main")
+        return None
+
     def layout_args(self):
         a = ["--packed"] if self.args.packed else []
         if self.args.ring_size:
@@ -245,26 +261,30 @@ def t_conformance(e):
 
 def t_stop_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "stopped", "--gap", 2,
-         "--quiet", want=["result: PASS", "stop deadline misses: 0"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "stopped", "--gap", 2,
+               "--quiet", want=["result: PASS", "stop deadline misses: 0"], timeout=180)
+    e.check_laps(out, 2)
 
 
 def t_suspend_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "suspend", "--gap", 2,
-         "--quiet", want=["result: PASS"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "suspend", "--gap", 2,
+               "--quiet", want=["result: PASS"], timeout=180)
+    e.check_laps(out, 2)
 
 
 def t_vring_base_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "vring-base", "--gap", 2,
-         "--quiet", want=["result: PASS", "ring base mismatches: 0"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "vring-base", "--gap", 2,
+               "--quiet", want=["result: PASS", "ring base mismatches: 0"], timeout=180)
+    e.check_laps(out, 2)
 
 
 def t_enable_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "enable", "--gap", 2,
-         "--quiet", want=["result: PASS"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "enable", "--gap", 2,
+               "--quiet", want=["result: PASS"], timeout=180)
+    e.check_laps(out, 2)
 
 
 MIGRATED = re.compile(r"migrated to \S+: downtime (\S+) ms \(stop (\S+) us, ring bases (\S+) us, "
@@ -298,6 +318,7 @@ def t_migrate(e):
                "--gap", 5, want=["result: PASS", "migrations refused: 0, failed: 0"],
                timeout=600)
     check_breakdown(out, e.args.migrations)
+    e.check_laps(out, 2)
 
 
 def t_migrate_state_first(e):
@@ -410,8 +431,9 @@ def t_soak(e):
     if os.environ.get("VSTOP_SOAK") != "1":
         raise Skip("set VSTOP_SOAK=1 for the full soak (1000 cycles, 100 migrations)")
     a, b = e.vstop("a"), e.vstop("b")
-    e.fe("-s", a, "-p", b, "-q", 2, "-c", 1000, "-m", 100, "--gap", 5,
-         want=["result: PASS"], timeout=1800)
+    out = e.fe("-s", a, "-p", b, "-q", 2, "-c", 1000, "-m", 100, "--gap", 5,
+               want=["result: PASS"], timeout=1800)
+    e.check_laps(out, 2)
 
 
 SCENARIOS = {
@@ -459,6 +481,11 @@ def main():
         print(f"SKIP: {s}")
         return SKIP
     except Fail as f:
+        why = e.packed_unsupported()
+        if why:
+            print(f"FAIL: {f}")
+            print(f"SKIP: {why}")
+            return SKIP
         print(f"FAIL: {f}")
         for p in e.procs:
             print(f"--- {p.name} log (tail) ---\n{e.tail(p)}")
