@@ -138,8 +138,8 @@ class Env:
             return None
         for p in self.procs:
             if self.args.vstop and p.args and p.args[0] == self.args.vstop:
-                m = re.search(r"driver error: vq \d+: avail index \d+ is \d+ entries ahead "
-                              r"of the device[^\n]*DEVICE_NEEDS_RESET", self.text(p))
+                m = re.search(r"driver error: vq \d+: avail index [^\n]*ahead of the device"
+                              r"[^\n]*DEVICE_NEEDS_RESET", self.text(p))
                 if m:
                     return ("this vstop does not handle packed rings yet (it reads them as "
                             f"split: '{m.group(0)}'); packed against vstop needs issue 12 "
