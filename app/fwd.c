@@ -22,14 +22,23 @@
  * than any periodic check from the control lcore). Only counted here; the control lcore
  * reads the count and gives the device DEVICE_NEEDS_RESET (vhost_health.c). Not a stop
  * branch: the stream runs only while published, like any other.
+ *
+ * A packed ring has no avail index: the device takes a descriptor only when its flags
+ * say available for the current wrap counter, so a driver cannot be "ahead"
+ * (rte_vhost_avail_entries() would read the driver event area as if it were one). The
+ * control lcore's checks cover packed rings (vhost_health.c).
  */
 static __rte_noinline void
 watch_avail(struct fwd_stream *s)
 {
 	struct rte_vhost_vring vr;
+	uint64_t features;
 	int vid = *s->rx.vid;
 
 	s->watch_left = WATCH_BURSTS;
+	if (rte_vhost_get_negotiated_features(vid, &features) != 0 ||
+	    (features & (1ull << VIRTIO_F_RING_PACKED)))
+		return;
 	if (rte_vhost_get_vhost_vring(vid, s->rx.queue, &vr) == 0 &&
 	    rte_vhost_avail_entries(vid, s->rx.queue) > vr.size)
 		s->c.ring_errors++;

@@ -20,9 +20,12 @@
  * Detection stays off the fast path (no branch there): the control lcore checks, every
  * HEALTH_PERIOD_MS, each ring a published stream reads or writes (so only rings of a
  * running device: R4 holds, a stopped device's avail ring is never read):
- *  - the avail index (read without the ring's access_lock: see ring_check) more than
- *    the ring size ahead of the used index: broken at once;
- *  - entries pending and not one consumed while the owning polling lcore kept polling,
+ *  - split rings: the avail index (read without the ring's access_lock: see
+ *    check_ring) more than the ring size ahead of the used index: broken at once. A
+ *    packed ring has no avail index to lie with (P1): a descriptor is the device's
+ *    only when its flags say so for the current wrap counter;
+ *  - entries pending (packed: the descriptor at the device's position is available)
+ *    and not one consumed while the owning polling lcore kept polling,
  *    for HEALTH_STUCK_CHECKS checks: on the guest tx ring in a row (with mbufs to
  *    dequeue into), on the guest rx ring counting only checks in which frames for it
  *    were refused: broken.
@@ -93,16 +96,36 @@ report(struct vhost_port *vp, const char *fmt, ...)
 		VH_LOG(ERR, "%s: cannot post NEEDS_RESET", vp->path);
 }
 
+/*
+ * Packed ring (P1): is the descriptor at the device's position @p pos (bits 0-14 index,
+ * bit 15 wrap counter, as rte_vhost_get_vring_base() gives it) available to the device?
+ * It is when its AVAIL flag equals the wrap counter and its USED flag does not. Read
+ * without the access_lock, like the split avail index (see check_ring).
+ */
+static bool
+packed_desc_available(const struct rte_vhost_vring *vr, uint16_t pos)
+{
+	uint16_t idx = pos & 0x7fff, flags;
+	bool wrap = (pos >> 15) & 1;
+
+	if (idx >= vr->size)
+		return false;
+	flags = __atomic_load_n(&vr->desc_packed[idx].flags, __ATOMIC_ACQUIRE);
+	return ((flags >> VRING_PACKED_DESC_F_AVAIL) & 1) == wrap &&
+	       ((flags >> VRING_PACKED_DESC_F_USED) & 1) != wrap;
+}
+
 static void
 check_ring(const struct fwd_stream *s, int side)
 {
 	const struct fwd_end *e = side == SIDE_RX ? &s->rx : &s->tx;
 	struct app_port *port = &app.ports[side == SIDE_RX ? s->rx_port : s->tx_port];
 	struct ring_watch *w = &hc.w[s->idx][side];
-	uint16_t vq = e->queue, last_avail, last_used, last_avail2, last_used2, avail_idx;
+	uint16_t vq = e->queue, last_avail, last_used, last_avail2, last_used2, avail_idx = 0;
 	uint16_t pending, cur;
 	struct rte_vhost_vring vr;
-	uint64_t iters, drops;
+	uint64_t iters, drops, features;
+	bool packed, next_avail = false;
 	bool fresh = w->gen + 1 != hc.gen;
 	int vid = *e->vid;
 
@@ -142,21 +165,31 @@ check_ring(const struct fwd_stream *s, int side)
 			return;
 		}
 	}
+	packed = rte_vhost_get_negotiated_features(vid, &features) == 0 &&
+		 (features & (1ull << VIRTIO_F_RING_PACKED));
 	if (rte_vhost_get_vring_base(vid, vq, &last_avail, &last_used) != 0)
 		return;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	avail_idx = __atomic_load_n(&vr.avail->idx, __ATOMIC_ACQUIRE);
+	if (packed)
+		next_avail = packed_desc_available(&vr, last_avail);
+	else
+		avail_idx = __atomic_load_n(&vr.avail->idx, __ATOMIC_ACQUIRE);
 	if (rte_vhost_get_vring_base(vid, vq, &last_avail2, &last_used2) != 0)
 		return;
 	if (last_used2 != last_used || last_avail2 != last_avail) {
 		w->stuck = 0; /* inconclusive, but the device is moving */
 		return;
 	}
-	pending = (uint16_t)(avail_idx - last_used);
-	if (pending > vr.size) {
-		report(port->vh, "vq %u: avail index %u is %u entries ahead of the device, the "
-		       "ring has %u", vq, avail_idx, pending, vr.size);
-		return;
+	if (packed) {
+		/* No index to be ahead of: pending means "the next descriptor is ours". */
+		pending = next_avail;
+	} else {
+		pending = (uint16_t)(avail_idx - last_used);
+		if (pending > vr.size) {
+			report(port->vh, "vq %u: avail index %u is %u entries ahead of the "
+			       "device, the ring has %u", vq, avail_idx, pending, vr.size);
+			return;
+		}
 	}
 	cur = side == SIDE_RX ? last_avail : last_used;
 	iters = __atomic_load_n(&s->lc->poller->iterations, __ATOMIC_RELAXED);

@@ -27,6 +27,11 @@
 #define CONFIG_LEN   12
 #define COUNTERS_LEN 40
 #define VQ_ENTRY_LEN 4
+#define RING_ENTRY_LEN 2
+#define RING_LAYOUT_SPLIT  0
+#define RING_LAYOUT_PACKED 1
+#define RING_WRAP_AVAIL 0x1
+#define RING_WRAP_USED  0x2
 #define HELD_HDR_LEN 4
 #define FRAME_HDR_LEN 2
 
@@ -164,6 +169,7 @@ static const char *const tag_names[] = {
 	[VS_DEVSTATE_TAG_VQS] = "vq indices",
 	[VS_DEVSTATE_TAG_HELD] = "held frames",
 	[VS_DEVSTATE_TAG_COUNTERS] = "counters",
+	[VS_DEVSTATE_TAG_RINGS] = "ring layouts",
 };
 
 /* Payload length of @vq's HELD section, 0 if it holds nothing; -1 if out of range. */
@@ -208,6 +214,7 @@ encoded_size(const struct vs_devstate *ds)
 			n += VS_DEVSTATE_SEC_HDR_LEN + h;
 	}
 	n += VS_DEVSTATE_SEC_HDR_LEN + COUNTERS_LEN;
+	n += VS_DEVSTATE_SEC_HDR_LEN + 2 + (int64_t)RING_ENTRY_LEN * ds->nb_vqs;
 	/* total_len is a u32 on the wire and the size is returned as a long. */
 	if ((uint64_t)n > UINT32_MAX || (uint64_t)n > (uint64_t)LONG_MAX)
 		return -EINVAL;
@@ -292,6 +299,26 @@ put_counters(uint8_t *p, const struct vs_devstate_counters *c)
 	return p + COUNTERS_LEN;
 }
 
+/* P1: mandatory for a packed device (a reader that does not know it must refuse). */
+static uint8_t *
+put_rings(uint8_t *p, const struct vs_devstate *ds)
+{
+	bool packed = vs_devstate_packed(ds);
+	uint16_t i;
+
+	p = put_sec(p, VS_DEVSTATE_TAG_RINGS, packed ? 0 : VS_DEVSTATE_SEC_OPTIONAL,
+		    2 + RING_ENTRY_LEN * (uint32_t)ds->nb_vqs);
+	put_le16(p, ds->nb_vqs);
+	p += 2;
+	for (i = 0; i < ds->nb_vqs; i++, p += RING_ENTRY_LEN) {
+		p[0] = packed ? RING_LAYOUT_PACKED : RING_LAYOUT_SPLIT;
+		p[1] = !packed ? 0 :
+		       (uint8_t)(((ds->vq[i].st.avail_idx >> 15) ? RING_WRAP_AVAIL : 0) |
+				 ((ds->vq[i].st.used_idx >> 15) ? RING_WRAP_USED : 0));
+	}
+	return p;
+}
+
 long
 vs_devstate_encode(const struct vs_devstate *ds, uint8_t *buf, size_t len)
 {
@@ -323,6 +350,7 @@ vs_devstate_encode(const struct vs_devstate *ds, uint8_t *buf, size_t len)
 			p = put_held(p, i, &ds->vq[i], (uint32_t)h);
 	}
 	p = put_counters(p, &ds->counters);
+	p = put_rings(p, ds);
 	put_le32(buf + OFF_CRC, vs_crc32c(0, buf + OFF_CRC + 4, (size_t)size - (OFF_CRC + 4)));
 	return (long)(p - buf);
 }
@@ -336,6 +364,8 @@ struct dec {
 	unsigned int nb_frames;        /**< frames stored so far (<= max_frames) */
 	uint32_t seen;                 /**< bit per known tag already decoded */
 	bool held_seen[VS_MAX_VQS];
+	const uint8_t *rings;          /**< RINGS payload, checked once VQS is known */
+	uint32_t rings_len;
 	char *err;
 	size_t errlen;
 };
@@ -511,6 +541,7 @@ dec_section(struct dec *d, uint16_t tag, uint16_t flags, const uint8_t *p, uint3
 	case VS_DEVSTATE_TAG_CONFIG:
 	case VS_DEVSTATE_TAG_VQS:
 	case VS_DEVSTATE_TAG_COUNTERS:
+	case VS_DEVSTATE_TAG_RINGS:
 		if (d->seen & (1u << tag))
 			return FAIL(d, -EBADMSG, "duplicate %s section at offset %zu",
 				    tag_name(tag), off);
@@ -529,6 +560,11 @@ dec_section(struct dec *d, uint16_t tag, uint16_t flags, const uint8_t *p, uint3
 		return dec_config(d, p, len);
 	case VS_DEVSTATE_TAG_VQS:
 		return dec_vqs(d, p, len);
+	case VS_DEVSTATE_TAG_RINGS:
+		/* Sections may come in any order: checked against VQS in dec_finish(). */
+		d->rings = p;
+		d->rings_len = len;
+		return 0;
 	default:
 		return dec_counters(d, p, len);
 	}
@@ -564,6 +600,44 @@ dec_body(struct dec *d, const uint8_t *buf, size_t total)
 	return 0;
 }
 
+/* P1: every vq's layout is the one the features say, and its wrap counters agree. */
+static int
+dec_rings(struct dec *d)
+{
+	const uint8_t *p = d->rings;
+	bool packed = vs_devstate_packed(d->ds);
+	uint16_t n, i;
+
+	if (d->rings_len < 2)
+		return bad_len(d, VS_DEVSTATE_TAG_RINGS, d->rings_len, 2);
+	n = get_le16(p);
+	if (n != d->ds->nb_vqs)
+		return FAIL(d, -EINVAL, "ring layouts for %u vqs, the blob has %u", n,
+			    d->ds->nb_vqs);
+	if (d->rings_len != 2 + (uint32_t)RING_ENTRY_LEN * n)
+		return bad_len(d, VS_DEVSTATE_TAG_RINGS, d->rings_len,
+			       2 + (uint32_t)RING_ENTRY_LEN * n);
+	for (i = 0, p += 2; i < n; i++, p += RING_ENTRY_LEN) {
+		const struct vs_vq_state *st = &d->ds->vq[i].st;
+		uint8_t want;
+
+		if (p[0] != RING_LAYOUT_SPLIT && p[0] != RING_LAYOUT_PACKED)
+			return FAIL(d, -EINVAL, "vq %u: unknown ring layout %u", i, p[0]);
+		if ((p[0] == RING_LAYOUT_PACKED) != packed)
+			return FAIL(d, -EINVAL, "vq %u: %s ring, but the features say %s rings",
+				    i, p[0] == RING_LAYOUT_PACKED ? "packed" : "split",
+				    packed ? "packed" : "split");
+		want = !packed ? 0 :
+		       (uint8_t)(((st->avail_idx >> 15) ? RING_WRAP_AVAIL : 0) |
+				 ((st->used_idx >> 15) ? RING_WRAP_USED : 0));
+		if (p[1] != want)
+			return FAIL(d, -EINVAL, "vq %u: wrap counters 0x%x disagree with the "
+				    "ring positions %u/%u (0x%x)", i, p[1], st->avail_idx,
+				    st->used_idx, want);
+	}
+	return 0;
+}
+
 /* Whole-blob rules that no single section can check. */
 static int
 dec_finish(struct dec *d)
@@ -581,7 +655,7 @@ dec_finish(struct dec *d)
 		if (d->held_seen[i])
 			return FAIL(d, -EINVAL, "held frames for vq %u, but the blob has %u vqs",
 				    i, d->ds->nb_vqs);
-	return 0;
+	return d->rings != NULL ? dec_rings(d) : 0;
 }
 
 /* Magic, version, lengths and crc. */
@@ -697,6 +771,13 @@ vs_devstate_compatible(const struct vs_devstate *ds, uint64_t offered, uint64_t 
 		bits_str(extra, a, sizeof(a));
 		set_err(err, errlen, "blob has feature bits this device does not offer: %s "
 			"(blob 0x%" PRIx64 ", offered 0x%" PRIx64 ")", a, ds->features, offered);
+		return -ENOTSUP;
+	}
+	if (negotiated != 0 &&
+	    ((negotiated ^ ds->features) >> VS_DEVSTATE_F_RING_PACKED) & 1) {
+		set_err(err, errlen, "blob is of a device with %s virtqueues, the driver "
+			"negotiated %s ones (P1)", vs_devstate_packed(ds) ? "packed" : "split",
+			vs_devstate_packed(ds) ? "split" : "packed");
 		return -ENOTSUP;
 	}
 	if (negotiated != 0 && negotiated != ds->features) {

@@ -42,8 +42,21 @@
  *   VQS       u16 nb_vqs, nb_vqs x { u16 avail_idx, u16 used_idx }           (2 + 4n)
  *   HELD      u16 vq, u16 count, count x { u16 len, len bytes }
  *   COUNTERS  u64 rx_frames, tx_frames, held_drops, stops, resumes           (40)
+ *   RINGS     u16 nb_vqs, nb_vqs x { u8 layout, u8 wrap }                    (2 + 2n)
+ *             layout 0 = split, 1 = packed (P1); wrap bit 0 = avail wrap counter,
+ *             bit 1 = used wrap counter (0 for split). nb_vqs equals VQS's.
  * FEATURES, CONFIG and VQS are required; every known tag may appear once (HELD once per
  * vq). New data goes in new tags; flag them OPTIONAL if an older reader may ignore them.
+ *
+ * Ring positions (P1): VQS carries what rte_vhost_get_vring_base() gives: for a split
+ * ring the 16-bit indices, for a packed ring bits 0-14 the index and bit 15 the wrap
+ * counter. RINGS says which, per vq, and repeats the wrap counters so that a reader can
+ * check the two agree. A blob of a packed device writes RINGS as a mandatory section: a
+ * reader that does not know packed rings refuses it (M3) instead of loading positions it
+ * would misread. A split device writes it OPTIONAL, so older readers still load it; a
+ * blob without RINGS (written before it existed) is read as split unless its features
+ * say packed (VIRTIO_F_RING_PACKED), and a RINGS layout that contradicts the features
+ * is refused.
  */
 #define VS_DEVSTATE_MAGIC      "VSTOPDS"  /**< 7 chars + NUL = the 8 magic bytes */
 #define VS_DEVSTATE_HDR_LEN    20         /**< header length in version 1 */
@@ -57,7 +70,10 @@ enum vs_devstate_tag {
 	VS_DEVSTATE_TAG_VQS      = 3, /**< nb_vqs + per vq avail/used indices */
 	VS_DEVSTATE_TAG_HELD     = 4, /**< frames held for one vq */
 	VS_DEVSTATE_TAG_COUNTERS = 5, /**< struct vs_devstate_counters (written OPTIONAL) */
+	VS_DEVSTATE_TAG_RINGS    = 6, /**< per vq ring layout and wrap counters (P1) */
 };
+
+#define VS_DEVSTATE_F_RING_PACKED 34 /**< VIRTIO_F_RING_PACKED: the layout of every vq */
 
 /** One frame held for the guest while the device was stopped. */
 struct vs_held_frame {
@@ -78,7 +94,7 @@ struct vs_devstate_counters {
 
 /** A decoded (or to-be-encoded) device state. */
 struct vs_devstate {
-	uint64_t features;          /**< negotiated */
+	uint64_t features;          /**< negotiated; bit 34 (packed) gives the ring layout */
 	uint8_t status;             /**< status base bits (what the driver wrote) */
 	struct vs_dev_config config;
 	uint16_t nb_vqs;
@@ -110,9 +126,17 @@ int vs_devstate_decode(const uint8_t *buf, size_t len, struct vs_devstate *ds,
 		       struct vs_held_frame *frames, unsigned int max_frames,
 		       char *err, size_t errlen);
 
+/** True if the device state is of a device with packed virtqueues (P1). Any thread. */
+static inline int
+vs_devstate_packed(const struct vs_devstate *ds)
+{
+	return (ds->features >> VS_DEVSTATE_F_RING_PACKED) & 1;
+}
+
 /**
  * Can a device that offers @p offered and has negotiated @p negotiated (0 = not yet) load
- * @p ds? Refuses features the device does not offer, or that differ from what is negotiated.
+ * @p ds? Refuses features the device does not offer, or that differ from what is negotiated
+ * (the ring layout first, with its own message: a packed blob into a split device).
  * @return 0 or -ENOTSUP with @p err set.
  */
 int vs_devstate_compatible(const struct vs_devstate *ds, uint64_t offered, uint64_t negotiated,

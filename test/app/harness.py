@@ -149,14 +149,15 @@ def parse_stats(log):
 class Testpmd(Proc):
     """dpdk-testpmd with virtio_user ports on vstop's sockets, driven through stdin."""
 
-    def __init__(self, name, socks, queues=1, fwd="io", extra=()):
+    def __init__(self, name, socks, queues=1, fwd="io", extra=(), vdev_args=""):
+        """vdev_args: more virtio_user options, e.g. ",packed_vq=1" (P1)."""
         if shutil.which(TESTPMD) is None:
             print(f"SKIP: {TESTPMD} not found", file=sys.stderr)
             sys.exit(77)
         self.prefix = uniq("tp_" + name)
         vdevs = []
         for i, s in enumerate(socks):
-            vdevs += ["--vdev", f"net_virtio_user{i},path={s},queues={queues}"]
+            vdevs += ["--vdev", f"net_virtio_user{i},path={s},queues={queues}{vdev_args}"]
         cmd = ["stdbuf", "-o0", TESTPMD, "--no-huge", "-m", "256", "--no-pci",
                "--file-prefix", self.prefix, "--lcores", LCORES,
                "--log-level", "pmd.net.virtio.*:warning", *vdevs, "--", "-i",

@@ -469,6 +469,9 @@ Test(devstate, M1_wire_format_golden)
 		5, 0, 1, 0, 40, 0, 0, 0,
 		1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
 		4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80,
+		/* rings: tag 6, mandatory (feature bit 34 is set: packed), len 4, nb 1,
+		 * layout packed, wrap counters 0 (bit 15 of both positions is 0) */
+		6, 0, 0, 0, 4, 0, 0, 0, 1, 0, 1, 0,
 	};
 	struct vs_held_frame f = { .len = 3, .data = (const uint8_t *)"abc" };
 	struct vs_devstate ds;
@@ -1086,4 +1089,148 @@ Test(devstate, M3_mutations_never_escape_limits)
 	cr_assert_gt(ok, 0);
 	free(buf);
 	free(orig);
+}
+
+/* ---- P1: ring layouts ---- */
+
+#define F_PACKED (1ull << VS_DEVSTATE_F_RING_PACKED)
+
+/* Offset of the section with @tag in an encoded blob, or 0. */
+static size_t
+find_sec(const uint8_t *buf, size_t len, uint16_t tag)
+{
+	size_t off = 20;
+
+	while (off + 8 <= len) {
+		if (r16(buf + off) == tag)
+			return off;
+		off += 8 + r32(buf + off + 4);
+	}
+	return 0;
+}
+
+Test(devstate, P1_packed_positions_and_wrap_counters_roundtrip)
+{
+	static struct sample s;
+	static struct vs_devstate out;
+	static struct vs_held_frame frames[NB_FRAMES_MAX];
+	char err[ERRLEN];
+	size_t len, off;
+	uint8_t *buf;
+	int v;
+
+	sample_init(&s);
+	s.ds.features |= F_PACKED;
+	for (v = 0; v < 4; v++) { /* index in bits 0-14, wrap counter in bit 15 */
+		s.ds.vq[v].st.avail_idx = (uint16_t)((v & 1) << 15 | (100 + v));
+		s.ds.vq[v].st.used_idx = (uint16_t)((v >> 1) << 15 | (100 + v));
+	}
+	buf = encode_alloc(&s.ds, &len);
+	off = find_sec(buf, len, VS_DEVSTATE_TAG_RINGS);
+	cr_assert_neq(off, 0, "no RINGS section");
+	cr_assert_eq(r16(buf + off + 2), 0, "mandatory for a packed device");
+	cr_assert_eq(r16(buf + off + 8), 4, "nb_vqs");
+	for (v = 0; v < 4; v++) {
+		cr_assert_eq(buf[off + 10 + 2 * v], 1, "vq %d layout packed", v);
+		cr_assert_eq(buf[off + 11 + 2 * v], (v & 1) | ((v >> 1) << 1), "vq %d wraps", v);
+	}
+	cr_assert_eq(vs_devstate_decode(buf, len, &out, frames, NB_FRAMES_MAX, err,
+					sizeof(err)), 0, "%s", err);
+	assert_same_state(&s.ds, &out);
+	cr_assert(vs_devstate_packed(&out));
+	free(buf);
+}
+
+Test(devstate, P1_split_rings_section_optional_for_older_readers)
+{
+	static struct sample s;
+	size_t len, off;
+	uint8_t *buf;
+
+	sample_init(&s);
+	cr_assert_eq(s.ds.features & F_PACKED, 0);
+	buf = encode_alloc(&s.ds, &len);
+	off = find_sec(buf, len, VS_DEVSTATE_TAG_RINGS);
+	cr_assert_neq(off, 0, "no RINGS section");
+	cr_assert_eq(r16(buf + off + 2), VS_DEVSTATE_SEC_OPTIONAL);
+	for (int v = 0; v < 4; v++)
+		cr_assert_eq(buf[off + 10 + 2 * v] | buf[off + 11 + 2 * v], 0, "vq %d", v);
+	free(buf);
+}
+
+Test(devstate, P1_blob_without_rings_section_loads_as_before)
+{
+	struct vs_devstate out;
+	char err[ERRLEN];
+	struct bld b;
+
+	/* What vstop wrote before RINGS existed: features, config, vqs (split). */
+	bld_init(&b);
+	bld_std(&b, 2);
+	cr_assert_eq(decode_bld(&b, &out, 0, err), 0, "%s", err);
+	cr_assert(!vs_devstate_packed(&out));
+	cr_assert_eq(out.vq[1].st.avail_idx, 101);
+	cr_assert_eq(vs_devstate_compatible(&out, ~0ull, out.features, err, sizeof(err)), 0);
+	free(b.b);
+}
+
+/* A packed-features blob with a RINGS section of @n entries, entry i = {layout, wrap}. */
+static int
+decode_rings(uint64_t features, uint16_t n, const uint8_t *entries, uint32_t len, char *err)
+{
+	struct vs_devstate out;
+	struct bld b;
+	uint8_t *p;
+	int rc;
+
+	bld_init(&b);
+	bld_features(&b, features, 0x0f);
+	bld_config(&b);
+	bld_vqs(&b, 2); /* positions 100/200 and 101/201: bit 15 clear */
+	p = bld_sec(&b, VS_DEVSTATE_TAG_RINGS, 0, len);
+	w16(p, n);
+	memcpy(p + 2, entries, len - 2);
+	rc = decode_bld(&b, &out, 0, err);
+	free(b.b);
+	return rc;
+}
+
+Test(devstate, P1_rings_that_contradict_the_blob_refused)
+{
+	static const uint8_t packed2[] = { 1, 0, 1, 0 }, split2[] = { 0, 0, 0, 0 };
+	static const uint8_t mixed[] = { 1, 0, 0, 0 }, wrap[] = { 1, 1, 1, 0 };
+	static const uint8_t bad_layout[] = { 7, 0, 7, 0 }, split_wrap[] = { 0, 2, 0, 0 };
+	char err[ERRLEN];
+
+	cr_assert_eq(decode_rings(F_PACKED | 1, 2, packed2, 6, err), 0, "%s", err);
+	cr_assert_eq(decode_rings(1, 2, split2, 6, err), 0, "%s", err);
+	cr_assert_eq(decode_rings(1, 2, packed2, 6, err), -EINVAL);
+	cr_assert(strstr(err, "packed ring, but the features say split") != NULL, "%s", err);
+	cr_assert_eq(decode_rings(F_PACKED, 2, mixed, 6, err), -EINVAL);
+	cr_assert_eq(decode_rings(F_PACKED, 2, wrap, 6, err), -EINVAL);
+	cr_assert(strstr(err, "wrap counters") != NULL, "%s", err);
+	cr_assert_eq(decode_rings(1, 2, split_wrap, 6, err), -EINVAL);
+	cr_assert_eq(decode_rings(F_PACKED, 2, bad_layout, 6, err), -EINVAL);
+	cr_assert(strstr(err, "unknown ring layout 7") != NULL, "%s", err);
+	cr_assert_eq(decode_rings(F_PACKED, 1, packed2, 4, err), -EINVAL);
+	cr_assert(strstr(err, "for 1 vqs, the blob has 2") != NULL, "%s", err);
+	cr_assert_eq(decode_rings(F_PACKED, 2, packed2, 5, err), -EBADMSG);
+}
+
+Test(devstate, P1_other_layout_refused_by_compatibility_check)
+{
+	struct vs_devstate ds;
+	char err[ERRLEN];
+
+	memset(&ds, 0, sizeof(ds));
+	ds.features = F_PACKED | (1ull << 32);
+	cr_assert_eq(vs_devstate_compatible(&ds, ~0ull, 1ull << 32, err, sizeof(err)),
+		     -ENOTSUP);
+	cr_assert(strstr(err, "packed virtqueues, the driver negotiated split") != NULL,
+		  "%s", err);
+	ds.features = 1ull << 32;
+	cr_assert_eq(vs_devstate_compatible(&ds, ~0ull, F_PACKED | (1ull << 32), err,
+					    sizeof(err)), -ENOTSUP);
+	cr_assert(strstr(err, "split virtqueues, the driver negotiated packed") != NULL,
+		  "%s", err);
 }
