@@ -10,9 +10,14 @@ thread, answers the status messages, and can misbehave on purpose:
   --close-on REQ[:N]  close the connection on the N-th request REQ: backend disconnect
   --exit-on REQ[:N]   exit the whole process on the N-th request REQ
   --refuse-state      CHECK_DEVICE_STATE after LOAD answers 1 (state refused)
+  --inflight-base     packed: GET_VRING_BASE answers a used position (bits 16-31) one
+                      behind the avail one, as if a buffer were still in flight
 
 Stop bits are shown once the worker thread has parked (it finishes its current batch),
-so the backend is also a tiny reference for the stop contract. Python stdlib only.
+so the backend is also a tiny reference for the stop contract. Split and packed rings
+(VIRTIO_F_RING_PACKED offered; a packed ring position is kept as a count modulo twice
+the ring size, GET_VRING_BASE answers bits 0-15 avail slot + wrap and, like QEMU reads
+it, bits 16-31 the used ones, equal once stopped). Python stdlib only.
 """
 
 import argparse
@@ -32,7 +37,8 @@ SET_DEVICE_STATE_FD, CHECK_DEVICE_STATE = 42, 43
 
 REPLY, NEED_REPLY = 0x4, 0x8
 DRIVER_OK, SUSPEND, STOPPED = 0x4, 0x10, 0x20
-FEATURES = (1 << 32) | (1 << 30) | (1 << 22) | (1 << 42) | (1 << 43)
+PACKED = 34
+FEATURES = (1 << 32) | (1 << 30) | (1 << 22) | (1 << 42) | (1 << 43) | (1 << PACKED)
 PROTO = (1 << 0) | (1 << 3) | (1 << 16) | (1 << 19)
 WITH_REPLY = {GET_FEATURES, GET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_VRING_BASE, GET_STATUS,
               SET_DEVICE_STATE_FD, CHECK_DEVICE_STATE}
@@ -118,6 +124,46 @@ class Device:
         mm, off = self._find(r.addr[0] + 16 * did, 16, "uva")
         return struct.unpack_from("<QIHH", mm, off)
 
+    # -- packed rings: positions are counts modulo 2 * num; wrap = first half ----------
+    def pdesc(self, r, c):
+        mm, off = self._find(r.addr[0] + 16 * (c % r.num), 16, "uva")
+        return mm, off, struct.unpack_from("<QIHH", mm, off)
+
+    @staticmethod
+    def pwrap(r, c):
+        return c < r.num
+
+    def pavail(self, r, c):
+        _, _, (_, _, _, f) = self.pdesc(r, c)
+        w = self.pwrap(r, c)
+        return bool(f & 0x80) == w and bool(f & 0x8000) != w
+
+    def pput_used(self, r, c, did, ln):
+        mm, off, _ = self.pdesc(r, c)
+        struct.pack_into("<IH", mm, off + 8, ln, did)
+        # The flags last, in one 2-byte store: they hand the descriptor back.
+        mm[off + 14:off + 16].cast("H")[0] = 0x8080 if self.pwrap(r, c) else 0
+
+    def step_packed(self, rx, tx):
+        n = 0
+        while n < 64 and self.pavail(tx, tx.last_avail) and self.pavail(rx, rx.last_avail):
+            _, _, (taddr, tlen, tid, _) = self.pdesc(tx, tx.last_avail)
+            _, _, (raddr, rlen, rid, _) = self.pdesc(rx, rx.last_avail)
+            ln = min(tlen, rlen)
+            smm, soff = self._find(taddr, tlen, "gpa")
+            dmm, doff = self._find(raddr, ln, "gpa")
+            dmm[doff:doff + ln] = smm[soff:soff + ln]
+            # In order: the used slot is the avail slot just read.
+            self.pput_used(rx, rx.last_avail, rid, ln)
+            self.pput_used(tx, tx.last_avail, tid, 0)
+            rx.last_avail = (rx.last_avail + 1) % (2 * rx.num)
+            tx.last_avail = (tx.last_avail + 1) % (2 * tx.num)
+            n += 1
+        return n
+
+    def packed(self):
+        return bool(self.features & (1 << PACKED))
+
     # -- data path ----------------------------------------------------------------
     def running(self):
         return (self.status & DRIVER_OK) and not (self.status & (SUSPEND | STOPPED)) \
@@ -132,6 +178,9 @@ class Device:
         for q in range(0, 256, 2):
             rx, tx = self.rings.get(q), self.rings.get(q + 1)
             if not (self.ready(rx) and self.ready(tx)):
+                continue
+            if self.packed():
+                moved += self.step_packed(rx, tx)
                 continue
             tx_avail = self.u16(tx.addr[2] + 2)
             rx_avail = self.u16(rx.addr[2] + 2)
@@ -272,6 +321,10 @@ class Conn:
             if req == SET_VRING_NUM:
                 r.num = num
             elif req == SET_VRING_BASE:
+                if dev.packed():
+                    # Bits 0-14 slot, bit 15 wrap counter (bits 16-31 ignored).
+                    slot, wrap = num & 0x7fff, bool(num & 0x8000)
+                    num = slot if wrap else slot + r.num
                 r.base = r.last_avail = num
             elif req == SET_VRING_ENABLE:
                 r.enabled = bool(num)
@@ -279,7 +332,14 @@ class Conn:
                 dev.want_run = False
                 self.wait_parked()
                 r.started = False
-                return (struct.pack("<II", idx, r.last_avail),), 0
+                base = r.last_avail
+                if dev.packed():
+                    wrap = r.last_avail < r.num
+                    base = (r.last_avail % r.num) | (wrap << 15)
+                    used = (r.last_avail - 1) % (2 * r.num) if a.inflight_base \
+                        else r.last_avail
+                    base |= ((used % r.num) | ((used < r.num) << 15)) << 16
+                return (struct.pack("<II", idx, base),), 0
         elif req == SET_VRING_ADDR:
             idx, _, desc, used, avail, _ = struct.unpack_from("<IIQQQQ", p)
             dev.rings.setdefault(idx, Ring()).addr = (desc, used, avail)
@@ -346,6 +406,7 @@ def main():
     ap.add_argument("--close-on", type=req_spec)
     ap.add_argument("--exit-on", type=req_spec)
     ap.add_argument("--refuse-state", action="store_true")
+    ap.add_argument("--inflight-base", action="store_true")
     args = ap.parse_args()
 
     try:

@@ -3,7 +3,10 @@
 """Test driver for vstop-fe: starts real backends (dpdk-testpmd net_vhost, vstop, or the
 Python fake backend), runs vstop-fe against them and checks its verdict.
 
-Usage: fe_test.py --fe PATH [--vstop PATH] [--fake PATH] SCENARIO
+Usage: fe_test.py --fe PATH [--vstop PATH] [--fake PATH] [--packed] [--ring-size N] SCENARIO
+
+--packed runs every vstop-fe of the scenario on packed virtqueues (VIRTIO_F_RING_PACKED),
+--ring-size N on rings of N entries (small rings: the wrap counters flip often).
 
 Exit status follows meson: 0 pass, 1 fail, 77 skip (e.g. vstop not built yet).
 Every process is started here and ended here, by its own handle; every wait is bounded.
@@ -127,7 +130,7 @@ class Env:
         # The drain ends as soon as every frame is back; tests with a time bound keep it.
         if "--drain" not in argv and bound is None:
             argv += ["--drain", "20000"]
-        cmd = [self.args.fe] + argv
+        cmd = [self.args.fe] + self.layout_args() + argv
         print("+ " + " ".join(cmd), flush=True)
         t = time.monotonic()
         try:
@@ -144,6 +147,25 @@ class Env:
         if bound is not None and took > bound:
             raise Fail(f"vstop-fe took {took:.1f} s, bound {bound} s")
         return r.stdout
+
+    def layout_args(self):
+        a = ["--packed"] if self.args.packed else []
+        if self.args.ring_size:
+            a += ["--ring-size", str(self.args.ring_size)]
+        return a
+
+    def check_laps(self, out, min_flips):
+        """Packed runs: every ring's wrap counters flipped at least min_flips times."""
+        m = re.search(r"rings: (\w+), .*?: avail (\d+) \(min (\d+) per ring\), used (\d+) "
+                      r"\(min (\d+) per ring\)", out)
+        if not m:
+            raise Fail("no 'rings:' line in the output of vstop-fe")
+        layout = "packed" if self.args.packed else "split"
+        if m.group(1) != layout:
+            raise Fail(f"vstop-fe drove {m.group(1)} rings, {layout} asked")
+        if int(m.group(3)) < min_flips or int(m.group(5)) < min_flips:
+            raise Fail(f"rings went round too few times: {m.group(0)} (at least {min_flips})")
+        print(f"ring laps: {m.group(0)}")
 
     def close(self):
         for p in self.procs:
@@ -166,6 +188,47 @@ RULES = ["R%d" % i for i in range(1, 13)] + ["S1", "S2", "S3", "S4", "V1", "V2",
 def t_traffic_testpmd(e):
     a = e.testpmd("a")
     e.fe("-s", a, "-q", 2, "-d", 3, want=["result: PASS", "lost 0 duplicated 0 reordered 0"])
+
+
+FRAMES = re.compile(r"frames: sent (\d+) received (\d+) lost (\d+) duplicated (\d+) "
+                    r"reordered (\d+) bad (\d+)")
+
+
+def testpmd_frames(out):
+    """testpmd is not a stoppable device: when a ring stops under io forwarding it drops
+    the burst it holds (split and packed alike), so frames may be lost there. Nothing
+    may be duplicated, reordered or corrupt, and most frames must come back."""
+    m = FRAMES.search(out)
+    if not m:
+        raise Fail("no frame summary from vstop-fe")
+    sent, rcvd, lost, dup, reord, bad = map(int, m.groups())
+    if dup or reord or bad or not sent or lost * 10 > sent:
+        raise Fail(f"frames against testpmd: {m.group(0)}")
+    print(f"against testpmd: {m.group(0)} (frames testpmd dropped when its rings stopped)")
+
+
+def t_testpmd_cycles(e):
+    """V1/V3 and V2 against the stock reference: GET_VRING_BASE and SET_VRING_ENABLE
+    stop/restart cycles under traffic (testpmd offers neither 42 nor 43)."""
+    a = e.testpmd("a")
+    for kind in ("vring-base", "enable"):
+        out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", kind, "--gap", 2,
+                   "--quiet", expect=None, want=["ring base mismatches: 0",
+                                                 "stop deadline misses: 0"], timeout=180)
+        testpmd_frames(out)
+        e.check_laps(out, 4)
+
+
+def t_testpmd_migrate(e):
+    """Migration A->B->A... between two testpmd net_vhost ports (no device state: the
+    ring positions alone move, through GET_VRING_BASE / SET_VRING_BASE)."""
+    a, b = e.testpmd("a"), e.testpmd("b")
+    out = e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "--gap", 5,
+               expect=None, want=["migrations refused: 0, failed: 0",
+                                  "ring base mismatches: 0"], timeout=600)
+    check_breakdown(out, e.args.migrations)
+    testpmd_frames(out)
+    e.check_laps(out, 4)
 
 
 def t_traffic_fake(e):
@@ -195,26 +258,30 @@ def t_conformance(e):
 
 def t_stop_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "stopped", "--gap", 2,
-         "--quiet", want=["result: PASS", "stop deadline misses: 0"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "stopped", "--gap", 2,
+               "--quiet", want=["result: PASS", "stop deadline misses: 0"], timeout=180)
+    e.check_laps(out, 2)
 
 
 def t_suspend_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "suspend", "--gap", 2,
-         "--quiet", want=["result: PASS"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "suspend", "--gap", 2,
+               "--quiet", want=["result: PASS"], timeout=180)
+    e.check_laps(out, 2)
 
 
 def t_vring_base_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "vring-base", "--gap", 2,
-         "--quiet", want=["result: PASS", "ring base mismatches: 0"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "vring-base", "--gap", 2,
+               "--quiet", want=["result: PASS", "ring base mismatches: 0"], timeout=180)
+    e.check_laps(out, 2)
 
 
 def t_enable_cycles(e):
     a = e.vstop("a")
-    e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "enable", "--gap", 2,
-         "--quiet", want=["result: PASS"], timeout=180)
+    out = e.fe("-s", a, "-q", 2, "-c", e.args.cycles, "--stop-kind", "enable", "--gap", 2,
+               "--quiet", want=["result: PASS"], timeout=180)
+    e.check_laps(out, 2)
 
 
 MIGRATED = re.compile(r"migrated to \S+: downtime (\S+) ms \(stop (\S+) us, ring bases (\S+) us, "
@@ -248,6 +315,7 @@ def t_migrate(e):
                "--gap", 5, want=["result: PASS", "migrations refused: 0, failed: 0"],
                timeout=600)
     check_breakdown(out, e.args.migrations)
+    e.check_laps(out, 2)
 
 
 def t_migrate_state_first(e):
@@ -333,6 +401,27 @@ def t_reply_timeout(e):
          "--quiet", expect=3, want=["no reply to GET_VRING_BASE", "within 500 ms"], bound=10)
 
 
+def t_fake_cycles(e):
+    """GET_VRING_BASE and SET_VRING_ENABLE cycles against the fake backend, which stops
+    with nothing in flight: nothing may be lost."""
+    a = e.fake("a")
+    for kind in ("vring-base", "enable", "stopped"):
+        out = e.fe("-s", a, "--rate", 20000, "-c", e.args.cycles, "--stop-kind", kind,
+                   "--gap", 5, "--quiet", want=["result: PASS", "ring base mismatches: 0"],
+                   timeout=120)
+        e.check_laps(out, 2)
+
+
+def t_inflight_base(e):
+    """P1/R5: a packed GET_VRING_BASE whose used half (bits 16-31) differs from its avail
+    half says a buffer is still in flight after the stop: an error, named."""
+    if not e.args.packed:
+        raise Skip("packed rings only (the split answer has no used half)")
+    a = e.fake("a", "--inflight-base")
+    e.fe("-s", a, "--rate", 10000, "-c", 1, "--stop-kind", "vring-base", "--quiet",
+         expect=3, want=["buffers in flight after a stop (R5, P1)"], bound=20)
+
+
 def t_fake_migrate(e):
     a, b = e.fake("a"), e.fake("b")
     e.fe("-s", a, "-p", b, "--rate", 10000, "-m", 4, "-c", 10, "--gap", 20, "--quiet",
@@ -343,13 +432,16 @@ def t_soak(e):
     if os.environ.get("VSTOP_SOAK") != "1":
         raise Skip("set VSTOP_SOAK=1 for the full soak (1000 cycles, 100 migrations)")
     a, b = e.vstop("a"), e.vstop("b")
-    e.fe("-s", a, "-p", b, "-q", 2, "-c", 1000, "-m", 100, "--gap", 5,
-         want=["result: PASS"], timeout=1800)
+    out = e.fe("-s", a, "-p", b, "-q", 2, "-c", 1000, "-m", 100, "--gap", 5,
+               want=["result: PASS"], timeout=1800)
+    e.check_laps(out, 2)
 
 
 SCENARIOS = {
     "traffic-testpmd": t_traffic_testpmd,
     "traffic-fake": t_traffic_fake,
+    "testpmd-cycles": t_testpmd_cycles,
+    "testpmd-migrate": t_testpmd_migrate,
     "conformance": t_conformance,
     "stop-cycles": t_stop_cycles,
     "suspend-cycles": t_suspend_cycles,
@@ -364,6 +456,8 @@ SCENARIOS = {
     "disconnect": t_disconnect,
     "reply-timeout": t_reply_timeout,
     "fake-migrate": t_fake_migrate,
+    "fake-cycles": t_fake_cycles,
+    "inflight-base": t_inflight_base,
     "soak": t_soak,
 }
 
@@ -376,6 +470,8 @@ def main():
     ap.add_argument("--cycles", type=int, default=50)
     ap.add_argument("--migrations", type=int, default=10)
     ap.add_argument("--allow-skip", default="")
+    ap.add_argument("--packed", action="store_true", help="packed virtqueues")
+    ap.add_argument("--ring-size", type=int, default=0, help="ring entries (vstop-fe -r)")
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     args = ap.parse_args()
 

@@ -58,7 +58,16 @@ snap_take(struct conf *c, struct snap *s)
 		struct fe_vq *vq = fe_net_vq(net(c), i);
 
 		s->idx[i] = fe_vq_used_idx(vq);
-		memcpy(s->rings + i * s->ring_len, vq->used->ring, s->ring_len);
+		/*
+		 * Packed: the driver rewrites the slots too (it re-posts what it consumed),
+		 * so only what the device alone moves is compared: the used position (the
+		 * run of used descriptors, fe_vq_used_idx). A used descriptor rewritten in
+		 * place is not seen there.
+		 */
+		if (vq->packed)
+			memset(s->rings + i * s->ring_len, 0, s->ring_len);
+		else
+			memcpy(s->rings + i * s->ring_len, vq->used->ring, s->ring_len);
 	}
 }
 

@@ -66,9 +66,9 @@ chk_r2(struct conf *c)
 	for (i = 0; i < fe_dev_nvrings(dev(c)); i++) {
 		uint16_t used = fe_vq_used_idx(fe_net_vq(net(c), i));
 
-		if ((uint16_t)dev(c)->bases[i] != used)
-			return FAIL("after reset ring %u base %u but used index %u", i,
-				    dev(c)->bases[i], used);
+		if (dev(c)->base_cnt[i] != used)
+			return FAIL("after reset ring %u base 0x%x (position %u) but used index %u",
+				    i, dev(c)->bases[i], dev(c)->base_cnt[i], used);
 	}
 	/* Initialise again, QEMU style; the stop must be forgotten. */
 	STEP(fe_dev_set_status(dev(c), VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER, NULL),
@@ -149,7 +149,7 @@ chk_r4(struct conf *c)
 		return v;
 	/* The probe means something only if the device had buffers it could have read. */
 	tx = &net(c)->qp[0].tx;
-	pending = __atomic_load_n(&tx->avail->idx, __ATOMIC_ACQUIRE) - fe_vq_used_idx(tx);
+	pending = fe_vq_avail_idx(tx) - fe_vq_used_idx(tx);
 	if (!pending)
 		return FAIL("probe void: no tx buffer was available while stopped");
 	STEP(fe_dev_resume(dev(c), FE_STOP_STOPPED, &r), "resume");
@@ -254,9 +254,9 @@ chk_r8(struct conf *c)
 	for (q = 0; q < net(c)->cfg.nqp; q++) {
 		rx = &net(c)->qp[q].rx;
 		u = fe_vq_used_idx(rx);
-		a = __atomic_load_n(&rx->avail->idx, __ATOMIC_ACQUIRE);
+		a = fe_vq_avail_idx(rx);
 		for (p = u; p != a; p++)
-			memset(fe_vq_buf(rx, rx->avail->ring[p & (rx->size - 1)]), 0xa5, 64);
+			memset(fe_vq_buf(rx, fe_vq_slot_id(rx, p)), 0xa5, 64);
 	}
 	v = quiet_while_stopped(c, "DEVICE_STOPPED");
 	if (v != V_PASS)
@@ -271,9 +271,9 @@ chk_r8(struct conf *c)
 	for (q = 0; q < net(c)->cfg.nqp; q++) {
 		rx = &net(c)->qp[q].rx;
 		u = fe_vq_used_idx(rx);
-		a = __atomic_load_n(&rx->avail->idx, __ATOMIC_ACQUIRE);
+		a = fe_vq_avail_idx(rx);
 		for (p = u; p != a; p++) {
-			const uint8_t *b = fe_vq_buf(rx, rx->avail->ring[p & (rx->size - 1)]);
+			const uint8_t *b = fe_vq_buf(rx, fe_vq_slot_id(rx, p));
 
 			for (i = 0; i < 64; i++)
 				if (b[i] != 0xa5)
@@ -304,7 +304,7 @@ chk_r9(struct conf *c)
 	fe_net_set(&net(c)->pause, 1);
 	fe_sleep_us(1000);
 	at = fe_vq_used_idx(tx);
-	a = __atomic_load_n(&tx->avail->idx, __ATOMIC_ACQUIRE);
+	a = fe_vq_avail_idx(tx);
 	if (a == at)
 		return FAIL("probe void: nothing posted while stopped");
 	STEP(fe_dev_resume(dev(c), FE_STOP_STOPPED, &r), "resume");
@@ -317,10 +317,9 @@ chk_r9(struct conf *c)
 	}
 	/* Restarted exactly where it stopped: used entries follow the avail entries. */
 	for (p = at; p != a; p++)
-		if (tx->used->ring[p & (tx->size - 1)].id != tx->avail->ring[p & (tx->size - 1)])
+		if (fe_vq_used_elem(tx, p).id != fe_vq_slot_id(tx, p))
 			return FAIL("tx used entry %u is buffer %u, avail entry was %u", p,
-				    tx->used->ring[p & (tx->size - 1)].id,
-				    tx->avail->ring[p & (tx->size - 1)]);
+				    fe_vq_used_elem(tx, p).id, fe_vq_slot_id(tx, p));
 	fe_net_set(&net(c)->no_kick, 0);
 	fe_net_set(&net(c)->pause, 0);
 	return conf_clean(c);

@@ -27,11 +27,11 @@ chk_v1(struct conf *c)
 	for (i = 0; i < fe_dev_nvrings(dev(c)); i++) {
 		uint16_t used;
 
-		STEP(vu_get_vring_base(&dev(c)->vu, i, &dev(c)->bases[i]), "GET_VRING_BASE");
+		STEP(fe_dev_get_base(dev(c), i), "GET_VRING_BASE");
 		used = fe_vq_used_idx(fe_net_vq(net(c), i));
-		if ((uint16_t)dev(c)->bases[i] != used)
-			return FAIL("ring %u: GET_VRING_BASE %u but used index %u", i,
-				    dev(c)->bases[i], used);
+		if (dev(c)->base_cnt[i] != used)
+			return FAIL("ring %u: GET_VRING_BASE 0x%x (position %u) but used index %u",
+				    i, dev(c)->bases[i], dev(c)->base_cnt[i], used);
 	}
 	dev(c)->bases_valid = true;
 	dev(c)->stopped = FE_STOP_VRING_BASE;
@@ -43,7 +43,7 @@ chk_v1(struct conf *c)
 	}
 	/* The answers must still hold after the quiet period. */
 	for (i = 0; i < fe_dev_nvrings(dev(c)); i++)
-		if ((uint16_t)dev(c)->bases[i] != fe_vq_used_idx(fe_net_vq(net(c), i)))
+		if (dev(c)->base_cnt[i] != fe_vq_used_idx(fe_net_vq(net(c), i)))
 			return FAIL("ring %u moved after GET_VRING_BASE", i);
 	STEP(fe_dev_rings(dev(c), dev(c)->bases), "restart rings");
 	if (fe_net_wait_rx(net(c), 256, 1000))
@@ -96,8 +96,8 @@ chk_v3(struct conf *c)
 	fe_sleep_us(SETTLE_MS * 1000);
 	fe_net_set(&net(c)->pause, 1);
 	fe_sleep_us(1000);
-	at = dev(c)->bases[fe_txq_vring(0)];
-	a = __atomic_load_n(&tx->avail->idx, __ATOMIC_ACQUIRE);
+	at = dev(c)->base_cnt[fe_txq_vring(0)];
+	a = fe_vq_avail_idx(tx);
 	if (at != fe_vq_used_idx(tx))
 		return FAIL("tx base %u but used index %u", at, fe_vq_used_idx(tx));
 	if (a == at)
@@ -111,10 +111,9 @@ chk_v3(struct conf *c)
 		fe_sleep_us(100);
 	}
 	for (p = at; p != a; p++)
-		if (tx->used->ring[p & (tx->size - 1)].id != tx->avail->ring[p & (tx->size - 1)])
+		if (fe_vq_used_elem(tx, p).id != fe_vq_slot_id(tx, p))
 			return FAIL("did not resume at index %u: used entry %u is buffer %u, avail had %u",
-				    at, p, tx->used->ring[p & (tx->size - 1)].id,
-				    tx->avail->ring[p & (tx->size - 1)]);
+				    at, p, fe_vq_used_elem(tx, p).id, fe_vq_slot_id(tx, p));
 	fe_net_set(&net(c)->pause, 0);
 	return conf_clean(c);
 }

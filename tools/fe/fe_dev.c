@@ -128,8 +128,22 @@ fe_dev_open(struct fe_dev *d, struct fe_net *net, const char *path,
 		want |= 1ull << VS_F_DEVICE_STOP;
 	if (!o->no_suspend)
 		want |= 1ull << VS_F_SUSPEND;
+	if (net->cfg.packed)
+		want |= 1ull << FE_F_RING_PACKED;
 	want |= need;
 	want &= ~drop;
+	/* The layout is the driver's: it cannot be dropped, nor picked up from a peer. */
+	if (!net->cfg.packed)
+		want &= ~(1ull << FE_F_RING_PACKED);
+	if (net->cfg.packed && !(d->vu.features & (1ull << FE_F_RING_PACKED))) {
+		ret = fe_err(-ENOTSUP, "backend %s does not offer VIRTIO_F_RING_PACKED (34): cannot drive packed rings (--packed)",
+			     path);
+		goto fail;
+	}
+	if (net->cfg.packed && (drop & (1ull << FE_F_RING_PACKED))) {
+		ret = fe_err(-EINVAL, "packed rings, yet asked to drop VIRTIO_F_RING_PACKED");
+		goto fail;
+	}
 	if (need & ~d->vu.features) {
 		ret = fe_err(-ENOTSUP, "backend %s does not offer features 0x%llx it must have",
 			     path, (unsigned long long)(need & ~d->vu.features));
@@ -228,13 +242,25 @@ ring_setup(struct fe_dev *d, struct fe_vq *vq, uint32_t base)
 	uint32_t i = vq->index;
 	int ret;
 
+	uint64_t desc, used, avail;
+
+	/*
+	 * Packed: the base is bits 0-14 slot, bit 15 wrap counter (the vhost-user spec);
+	 * bits 16-31 of a GET_VRING_BASE answer are not sent back (librte_vhost sets the
+	 * used position to the avail one; see docs/migration.rst).
+	 */
+	if (vq->packed)
+		base &= 0xffff;
+	fe_vq_addrs(vq, &desc, &used, &avail);
 	ret = vu_set_vring_state(&d->vu, VU_SET_VRING_NUM, i, vq->size, NULL);
 	if (!ret)
 		ret = vu_set_vring_state(&d->vu, VU_SET_VRING_BASE, i, base, NULL);
-	/* Ring addresses are front-end virtual addresses (no IOMMU negotiated). */
+	/*
+	 * Ring addresses are front-end virtual addresses (no IOMMU negotiated). Packed:
+	 * descriptor ring, device area (as "used"), driver area (as "avail").
+	 */
 	if (!ret)
-		ret = vu_set_vring_addr(&d->vu, i, (uintptr_t)vq->desc, (uintptr_t)vq->used,
-					(uintptr_t)vq->avail);
+		ret = vu_set_vring_addr(&d->vu, i, desc, used, avail);
 	if (!ret)
 		ret = vu_set_vring_fd(&d->vu, VU_SET_VRING_KICK, i, vq->kickfd);
 	if (!ret)
@@ -256,7 +282,7 @@ fe_dev_rings(struct fe_dev *d, const uint32_t *bases)
 
 	for (i = 0; i < fe_dev_nvrings(d); i++) {
 		struct fe_vq *vq = fe_net_vq(d->net, i);
-		uint32_t base = bases ? bases[i] : fe_vq_used_idx(vq);
+		uint32_t base = bases ? bases[i] : fe_vq_base_wire(vq, fe_vq_used_idx(vq));
 
 		ret = ring_setup(d, vq, base);
 		if (ret)
@@ -396,6 +422,30 @@ fe_stop_kind_name(enum fe_stop_kind k)
 	}
 }
 
+const char *
+fe_dev_layout(const struct fe_dev *d)
+{
+	return d->net->cfg.packed ? "packed" : "split";
+}
+
+int
+fe_dev_get_base(struct fe_dev *d, unsigned int vring)
+{
+	struct fe_vq *vq = fe_net_vq(d->net, vring);
+	char why[256];
+	int ret;
+
+	ret = vu_get_vring_base(&d->vu, vring, &d->bases[vring]);
+	if (ret)
+		return ret;
+	/* The nearest position to the used one in memory: equal if V1 holds. */
+	ret = fe_vq_base_count(vq, d->bases[vring], fe_vq_used_idx(vq), &d->base_cnt[vring],
+			       why, sizeof(why));
+	if (ret)
+		return fe_err(ret, "%s: GET_VRING_BASE: %s", d->vu.path, why);
+	return 0;
+}
+
 int
 fe_dev_get_bases(struct fe_dev *d)
 {
@@ -403,7 +453,7 @@ fe_dev_get_bases(struct fe_dev *d)
 	int ret;
 
 	for (i = 0; i < fe_dev_nvrings(d); i++) {
-		ret = vu_get_vring_base(&d->vu, i, &d->bases[i]);
+		ret = fe_dev_get_base(d, i);
 		if (ret)
 			return ret;
 	}

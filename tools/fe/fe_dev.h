@@ -53,7 +53,8 @@ struct fe_dev {
 	uint64_t features;    /**< negotiated */
 	uint8_t status;       /**< what the driver last wrote, stop bits excluded */
 	uint32_t queue_num;   /**< GET_QUEUE_NUM (0 if unknown) */
-	uint32_t bases[FE_MAX_VRINGS]; /**< last GET_VRING_BASE answers */
+	uint32_t bases[FE_MAX_VRINGS]; /**< last GET_VRING_BASE answers (wire form) */
+	uint16_t base_cnt[FE_MAX_VRINGS]; /**< the same as ring positions (fe_ring.h counts) */
 	bool bases_valid;
 	enum fe_stop_kind stopped; /**< how it is stopped now (AUTO = running) */
 };
@@ -107,8 +108,16 @@ const char *fe_stop_kind_name(enum fe_stop_kind k);
 int fe_dev_stop(struct fe_dev *d, enum fe_stop_kind k, struct fe_stop_res *r);
 /** Undo fe_dev_stop of the same kind, timed. */
 int fe_dev_resume(struct fe_dev *d, enum fe_stop_kind k, struct fe_stop_res *r);
-/** GET_VRING_BASE on every ring into d->bases. */
+/**
+ * GET_VRING_BASE on every ring into d->bases (and d->base_cnt). A packed answer whose
+ * bits 16-31 (used slot and wrap counter) are set and differ from bits 0-15 is an error:
+ * a stopped device has nothing in flight (R5, P1).
+ */
 int fe_dev_get_bases(struct fe_dev *d);
+/** GET_VRING_BASE on one ring, checked and converted as above. */
+int fe_dev_get_base(struct fe_dev *d, unsigned int vring);
+/** "split" or "packed". */
+const char *fe_dev_layout(const struct fe_dev *d);
 /** SET_VRING_ENABLE on one ring. */
 int fe_dev_enable_ring(struct fe_dev *d, unsigned int vring, bool on);
 

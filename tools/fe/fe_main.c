@@ -32,6 +32,8 @@ usage(FILE *f)
 "Traffic:\n"
 "  -q, --queues N           queue pairs (default 1)\n"
 "  -r, --ring-size N        ring entries, power of 2 (default 256)\n"
+"      --packed             packed virtqueues (VIRTIO_F_RING_PACKED, 34) instead of\n"
+"                           split ones; the backend must offer feature 34\n"
 "  -f, --frame-size N       frame bytes without virtio header (default 64)\n"
 "      --flows N            flow ids cycled through (default 1)\n"
 "      --rate PPS           total frames per second (default 0: flat out)\n"
@@ -80,7 +82,7 @@ enum {
 	O_RETRIES = 256, O_MSG_TIMEOUT, O_FLOWS, O_RATE, O_COUNT, O_BUSY, O_STOP_KIND,
 	O_DEADLINE, O_HOLD, O_GAP, O_MIG_KIND, O_CORRUPT, O_EXPECT_REFUSED, O_NO_PRECONNECT,
 	O_NO_DSTOP, O_NO_SUSPEND, O_FORCE_STOP, O_NO_CANCEL, O_DRAIN, O_CONFORMANCE, O_ONLY,
-	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT,
+	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT, O_PACKED,
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +92,7 @@ static const struct option long_opts[] = {
 	{ "msg-timeout", required_argument, NULL, O_MSG_TIMEOUT },
 	{ "queues", required_argument, NULL, 'q' },
 	{ "ring-size", required_argument, NULL, 'r' },
+	{ "packed", no_argument, NULL, O_PACKED },
 	{ "frame-size", required_argument, NULL, 'f' },
 	{ "flows", required_argument, NULL, O_FLOWS },
 	{ "rate", required_argument, NULL, O_RATE },
@@ -227,6 +230,7 @@ parse(int argc, char **argv, struct fe_opts *o)
 			dur_set = true;
 			break;
 		case O_BUSY: o->net.busy_poll = true; break;
+		case O_PACKED: o->net.packed = true; break;
 		case 'c':
 			if (num("cycles", optarg, 100000000, &v)) return -1;
 			o->cycles = v;
@@ -351,10 +355,10 @@ main(int argc, char **argv)
 
 		if (vu_has(&a->dev.vu, VU_PF_STATUS))
 			fe_dev_get_status(&a->dev, &st);
-		FE_LOG("connected to %s: features 0x%llx, protocol 0x%llx, %u queue pair(s), status %s",
+		FE_LOG("connected to %s: features 0x%llx, protocol 0x%llx, %u queue pair(s), %s rings of %u, status %s",
 		       a->o.sock, (unsigned long long)a->dev.features,
-		       (unsigned long long)a->dev.vu.proto, a->dev.nqp,
-		       fe_status_str(st, b, sizeof(b)));
+		       (unsigned long long)a->dev.vu.proto, a->dev.nqp, fe_dev_layout(&a->dev),
+		       a->o.net.ring_size, fe_status_str(st, b, sizeof(b)));
 	}
 	fe_net_set(&a->net.pause, 0);
 	if (a->o.conformance)

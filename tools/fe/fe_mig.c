@@ -72,12 +72,12 @@ fe_net_wait_caught_up(struct fe_net *net, unsigned int timeout_ms)
  * inside the window. It is reported apart (the destination idles, the driver is late).
  */
 static bool
-tx_posted(struct fe_net *net, const uint32_t *bases)
+tx_posted(struct fe_net *net, const uint16_t *bases)
 {
 	unsigned int i;
 
 	for (i = 0; i < net->cfg.nqp; i++)
-		if (fe_vq_avail_idx(&net->qp[i].tx) != (uint16_t)bases[fe_txq_vring(i)])
+		if (fe_vq_avail_idx(&net->qp[i].tx) != bases[fe_txq_vring(i)])
 			return true;
 	return false;
 }
@@ -89,12 +89,12 @@ tx_posted(struct fe_net *net, const uint32_t *bases)
  * (tx_posted; @p t0 if at once). Two threads watch the rx indices: this one, and the data
  * thread, which reads them anyway (fe_net_arm_mark, same @p ref). Both see the same store
  * in guest memory, so the earlier sighting is the better bound; on a loaded core either
- * may be off the CPU for milliseconds while the other sees it. Split rings only, which is
- * all vstop-fe drives (fe_ring.h); with packed rings the watch would be on the descriptor
- * at the source's base becoming used.
+ * may be off the CPU for milliseconds while the other sees it. For a packed ring the "used
+ * index" is the end of the run of used descriptors (fe_vq_used_idx): it moves when the
+ * descriptor at the source's position becomes used at its wrap counter.
  */
 static uint64_t
-wait_first_frame(struct fe_net *net, const uint16_t *ref, const uint32_t *bases, uint64_t t0,
+wait_first_frame(struct fe_net *net, const uint16_t *ref, const uint16_t *bases, uint64_t t0,
 		 unsigned int timeout_ms, uint64_t *t_work)
 {
 	uint64_t end = t0 + timeout_ms * 1000000ull, seen, t = 0;
@@ -231,10 +231,10 @@ fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
 
 		if (i == fe_rxq_vring(i / 2))
 			rx_ref[i / 2] = used;
-		if ((uint16_t)src->bases[i] != used) {
+		if (src->base_cnt[i] != used) {
 			r->base_mismatch++;
-			FE_LOG("warning: ring %u: GET_VRING_BASE %u but used index %u", i,
-			       src->bases[i], used);
+			FE_LOG("warning: ring %u (%s): GET_VRING_BASE 0x%x (position %u) but used index %u",
+			       i, fe_dev_layout(src), src->bases[i], src->base_cnt[i], used);
 		}
 	}
 	/* No wait for the driver: it takes the source's last frames while we go on. */
@@ -310,7 +310,7 @@ fe_migrate(struct fe_dev *src, struct fe_dev *dst, const char *dst_path,
 		return fail_resume(src, dst, kind, true, r, ret);
 	r->t_started = fe_now_ns();
 
-	r->t_first = wait_first_frame(net, rx_ref, src->bases, r->t_started, mo->first_frame_ms,
+	r->t_first = wait_first_frame(net, rx_ref, src->base_cnt, r->t_started, mo->first_frame_ms,
 				      &r->t_work);
 	if (!r->t_first) {
 		fe_net_disarm_mark(net);

@@ -7,6 +7,8 @@
  */
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,10 +61,10 @@ fe_net_init(struct fe_net *net, const struct fe_net_cfg *cfg)
 
 		q->id = i;
 		ret = fe_vq_init(&q->rx, &net->mem, fe_rxq_vring(i), cfg->ring_size,
-				 FE_BUF_LEN, true);
+				 FE_BUF_LEN, true, cfg->packed);
 		if (!ret)
 			ret = fe_vq_init(&q->tx, &net->mem, fe_txq_vring(i), cfg->ring_size,
-					 FE_BUF_LEN, false);
+					 FE_BUF_LEN, false, cfg->packed);
 		if (ret)
 			return ret;
 		q->seen = calloc(FE_SEQ_WINDOW / 64, sizeof(uint64_t));
@@ -223,7 +225,7 @@ frame_check(struct fe_net *net, struct fe_qp *q, const uint8_t *buf, uint32_t le
 static bool
 used_take(struct fe_vq *vq, struct fe_qp *q, struct fe_vring_used_elem *e)
 {
-	*e = vq->used->ring[vq->last_used & (vq->size - 1)];
+	*e = fe_vq_used_elem(vq, vq->last_used);
 	if (e->id >= vq->size || !vq->posted[e->id]) {
 		fe_cnt_add(&q->st.bad, 1);
 		return false;
@@ -240,6 +242,7 @@ static void
 used_done(struct fe_vq *vq)
 {
 	__atomic_store_n(&vq->last_used, vq->last_used + 1, __ATOMIC_RELEASE);
+	vq->used_total++;
 }
 
 /*
@@ -250,8 +253,15 @@ used_done(struct fe_vq *vq)
 static uint16_t
 used_idx_checked(struct fe_vq *vq, struct fe_qp *q)
 {
-	uint16_t used = fe_vq_used_idx(vq);
+	uint16_t used;
 
+	/*
+	 * Packed: the run of used descriptors from last_used, never past what was made
+	 * available; an id the device does not own is caught by used_take.
+	 */
+	if (vq->packed)
+		return fe_vq_packed_used_end(vq);
+	used = fe_vq_used_idx(vq);
 	if ((uint16_t)(used - vq->last_used) > (uint16_t)(vq->avail_idx - vq->last_used)) {
 		fe_cnt_add(&q->st.bad, 1);
 		return vq->last_used;
@@ -588,6 +598,30 @@ fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms, uint64_t *first,
 	}
 	fe_net_disarm_mark(net);
 	return ret;
+}
+
+void
+fe_net_print_laps(const struct fe_net *net)
+{
+	uint64_t av = 0, us = 0, avmin = UINT64_MAX, usmin = UINT64_MAX;
+	unsigned int i, r;
+
+	for (i = 0; i < net->cfg.nqp; i++) {
+		for (r = 0; r < 2; r++) {
+			const struct fe_vq *vq = r ? &net->qp[i].tx : &net->qp[i].rx;
+			uint64_t a = vq->avail_total / vq->size, u = vq->used_total / vq->size;
+
+			av += a;
+			us += u;
+			avmin = FE_MIN(avmin, a);
+			usmin = FE_MIN(usmin, u);
+		}
+	}
+	printf("rings: %s, %u x 2 of %u entries; %s: avail %llu (min %llu per ring), used %llu (min %llu per ring)\n",
+	       net->cfg.packed ? "packed" : "split", net->cfg.nqp, net->cfg.ring_size,
+	       net->cfg.packed ? "wrap counter flips" : "laps",
+	       (unsigned long long)av, (unsigned long long)avmin, (unsigned long long)us,
+	       (unsigned long long)usmin);
 }
 
 void

@@ -60,6 +60,7 @@ struct fe_net_cfg {
 	uint64_t rate_pps;       /**< total, 0 = flat out */
 	uint64_t count;          /**< frames per queue, 0 = unlimited */
 	bool busy_poll;          /**< never sleep when idle */
+	bool packed;             /**< packed virtqueues (VIRTIO_F_RING_PACKED) */
 };
 
 struct fe_net;
@@ -135,6 +136,13 @@ fe_net_mark_seen(const struct fe_net *net)
  */
 int fe_net_wait_mark(struct fe_net *net, unsigned int timeout_ms, uint64_t *first,
 		     uint64_t *caught);
+
+/**
+ * Print the layout and how many laps the rings went round: "rings: packed, 4 x 2 of 64
+ * entries; wrap counter flips: avail N (min M per ring), used N (min M)". For a split
+ * ring a lap is the index passing a multiple of the ring size. After fe_net_stop.
+ */
+void fe_net_print_laps(const struct fe_net *net);
 
 /** Interrupts (call eventfd writes by the device) on/off on every ring. */
 void fe_net_set_interrupts(struct fe_net *net, bool on);

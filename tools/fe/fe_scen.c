@@ -219,6 +219,7 @@ summary(struct fe_app *a, int fatal)
 	       (unsigned long long)a->mig_refused, (unsigned long long)a->mig_failed,
 	       (unsigned long long)a->base_mismatch);
 	printf("max gap between frames: %.3f ms\n", a->net.max_rx_gap_ns / 1e6);
+	fe_net_print_laps(&a->net);
 	/* Lost = sent but never received, after the drain: the strict definition. */
 	ok = !fatal && s.sent == s.rcvd && !s.dup && !s.reord && !s.bad && !a->deadline_misses &&
 	     !a->base_mismatch;

@@ -18,9 +18,16 @@ times (spread evenly over the cycles, in one run). Passes when:
     which counts in its RSS), so they compare like with like.
 
 A progress line every --progress seconds, a summary at the end (also as JSON, --json).
+
+--packed drives packed virtqueues (VIRTIO_F_RING_PACKED) on rings of --ring-size entries
+(64 by default with --packed: the wrap counters flip every 64 buffers) and the summary
+gives how often they flipped. --backend fake runs the soak against two instances of the
+Python fake backend (test/fe/fake_backend.py, a stoppable loopback device that drives
+split and packed rings) instead of vstop: no RSS or vstop counters then, the rest alike.
 Usage:
   tools/soak/soak.py                       10,000 cycles, 1,000 migrations, 4 queue pairs
   tools/soak/soak.py --short               200 cycles, 20 migrations (CI: meson suite soak)
+  tools/soak/soak.py --packed              the same on packed rings of 64 entries
 Exit status: 0 pass, 1 fail, 77 binaries not built.
 """
 import argparse
@@ -74,7 +81,22 @@ class Soak:
         with open(p.log.name, errors="replace") as f:
             return f.read()
 
+    def fake(self, name):
+        sock = os.path.join(self.dir, f"{name}.sock")
+        p = self.spawn([sys.executable, self.o.fake, sock], name)
+        p.prefix, p.sock, p.ctl = None, sock, None
+        end = now() + 30
+        while now() < end:
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited during start-up:\n{self.text(p)}")
+            if "listening" in self.text(p):
+                return p
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready within 30 s:\n{self.text(p)}")
+
     def vstop(self, name):
+        if self.o.backend == "fake":
+            return self.fake(name)
         sock = os.path.join(self.dir, f"{name}.sock")
         ctl = os.path.join(self.dir, f"{name}.ctl")
         prefix = f"soak{os.getpid()}{name}"
@@ -151,6 +173,10 @@ class Soak:
         argv = [o.fe, "-s", a.sock, "-p", b.sock, "-q", str(o.queues), "-c", str(cycles),
                 "-m", str(migrations), "--gap", str(o.gap), "--drain", "20000",
                 "--deadline", str(o.deadline_ms)]
+        if o.packed:
+            argv += ["--packed"]
+        if o.ring_size:
+            argv += ["--ring-size", str(o.ring_size)]
         self.say("+ " + " ".join(argv))
         fe = self.spawn(argv, name)
         last_print = 0.0
@@ -186,6 +212,8 @@ class Soak:
     def quiet_rss(self, what):
         """RSS of A and B with no front end connected (like for like: a connected device
         maps the front end's memory, which counts in its RSS)."""
+        if self.o.backend == "fake":
+            return [self.rss(v) for v in self.vs]
         end = now() + 30
         for v in self.vs:
             while now() < end:
@@ -247,6 +275,16 @@ class Soak:
             s["refused"], s["failed"], s["base_mismatch"] = map(int, m.groups())
         m = re.search(r"max gap between frames: ([\d.]+) ms", out)
         s["max_gap_ms"] = float(m.group(1)) if m else None
+        m = re.search(r"rings: (\w+), (\d+) x 2 of (\d+) entries; [a-z ]+: avail (\d+) "
+                      r"\(min (\d+) per ring\), used (\d+) \(min (\d+) per ring\)", out)
+        if m:
+            s["rings"] = {"layout": m.group(1), "size": int(m.group(3)),
+                          "avail_flips": int(m.group(4)), "avail_flips_min": int(m.group(5)),
+                          "used_flips": int(m.group(6)), "used_flips_min": int(m.group(7))}
+            if m.group(1) != ("packed" if o.packed else "split"):
+                self.fail(f"vstop-fe drove {m.group(1)} rings")
+        else:
+            self.fail("no 'rings:' line from vstop-fe")
         s["fe_exit"] = self.fe_rc
         self.summary = s
 
@@ -274,6 +312,13 @@ class Soak:
         s["vstop"] = {}
         for i, v in enumerate(self.vs):
             info = {}
+            if o.backend == "fake":
+                s["vstop"][v.name] = {"pid": v.pid, "alive": v.poll() is None,
+                                      "rss_warm_kib": -1, "rss_end_kib": -1, "rss_max_kib": -1,
+                                      "rss_warm": self.rss_warm[i], "rss_end": self.rss_end[i]}
+                if v.poll() is not None:
+                    self.fail(f"fake backend {v.name} is gone at the end")
+                continue
             if v.poll() is None:
                 try:
                     d = self.ctl(v, "show device status 0")
@@ -301,7 +346,7 @@ class Soak:
                               f"the end (margin {int(margin)} KiB)")
             s["vstop"][v.name] = info
         for v in self.vs:
-            if v.poll() is None:
+            if o.backend != "fake" and v.poll() is None:
                 os.kill(v.pid, signal.SIGINT)
                 try:
                     rc = v.wait(30)
@@ -328,6 +373,21 @@ class Soak:
             if m["n"]:
                 print(f"{k[:-3]}: n {m['n']} min {m['min']:.3f} avg {m['avg']:.3f} "
                       f"max {m['max']:.3f} {unit}")
+        if "rings" in s:
+            r = s["rings"]
+            print(f"rings: {r['layout']}, {r['size']} entries; "
+                  f"{'wrap counter flips' if r['layout'] == 'packed' else 'laps'}: avail "
+                  f"{r['avail_flips']} (min {r['avail_flips_min']} per ring), used "
+                  f"{r['used_flips']} (min {r['used_flips_min']} per ring)")
+        print(f"backend: {o.backend}")
+        if o.backend == "fake":
+            print(f"deadline misses: vstop-fe {s.get('deadline_misses')}")
+            print(f"migrations refused {s.get('refused')} failed {s.get('failed')}, "
+                  f"ring base mismatches {s.get('base_mismatch')}, "
+                  f"max gap between frames {s.get('max_gap_ms')} ms")
+            print(f"soak: {'PASS' if not self.failures else 'FAIL: ' + '; '.join(self.failures)}")
+            self.dump_json()
+            return
         print(f"deadline misses: vstop-fe {s.get('deadline_misses')}, " +
               ", ".join(f"vstop {n} {v.get('deadline_misses')}" for n, v in s["vstop"].items()))
         print(f"migrations refused {s.get('refused')} failed {s.get('failed')}, "
@@ -342,9 +402,14 @@ class Soak:
         if o.asan:
             print("RSS not judged: ASan build (its quarantine keeps freed memory resident)")
         print(f"soak: {'PASS' if not self.failures else 'FAIL: ' + '; '.join(self.failures)}")
+        self.dump_json()
+
+    def dump_json(self):
+        s, o = self.summary, self.o
         if o.json:
             s["failures"] = self.failures
             s["cycles"], s["migrations"], s["queues"] = o.cycles, o.migrations, o.queues
+            s["packed"], s["backend"] = o.packed, o.backend
             with open(o.json, "w") as f:
                 json.dump(s, f, indent=1)
 
@@ -371,19 +436,30 @@ def main():
     ap.add_argument("--timeout", type=int, default=7200, help="seconds for the whole run")
     ap.add_argument("--json", help="write the summary as JSON to this file")
     ap.add_argument("--keep-logs", action="store_true")
+    ap.add_argument("--packed", action="store_true", help="packed virtqueues")
+    ap.add_argument("--ring-size", type=int, default=None,
+                    help="ring entries (default: vstop-fe's 256, 64 with --packed)")
+    ap.add_argument("--backend", choices=("vstop", "fake"), default="vstop")
+    ap.add_argument("--fake", default=os.path.join(TOP, "test/fe/fake_backend.py"))
     o = ap.parse_args()
+    if o.ring_size is None:
+        o.ring_size = 64 if o.packed else 0
     if o.cycles is None:
         o.cycles = 200 if o.short else 10000
     if o.migrations is None:
         o.migrations = 20 if o.short else 1000
     for path, what in ((o.vstop, "vstop"), (o.fe, "vstop-fe")):
+        if what == "vstop" and o.backend == "fake":
+            continue
         if not os.access(path, os.X_OK):
             print(f"soak: SKIP: {what} not built ({path})")
             return 77
     # Under AddressSanitizer freed memory stays in its quarantine (up to 256 MB): RSS
     # grows by design, so it is reported but not judged.
-    with open(o.vstop, "rb") as f:
-        o.asan = b"__asan_init" in f.read()
+    o.asan = False
+    if o.backend == "vstop":
+        with open(o.vstop, "rb") as f:
+            o.asan = b"__asan_init" in f.read()
     s = Soak(o)
     try:
         return s.run()
