@@ -128,8 +128,8 @@ retire(struct vs_ctl *ctl, const struct vs_stream_list *old)
 	return 0;
 }
 
-int
-vs_publish(struct vs_ctl *ctl)
+static int
+publish_now(struct vs_ctl *ctl)
 {
 	unsigned int first_retired = ctl->nb_retired;
 	int swapped = 0;
@@ -157,10 +157,78 @@ vs_publish(struct vs_ctl *ctl)
 	if (swapped > 0) {
 		/* One token covers every list swapped in this pass. */
 		ctl->last_token = rte_rcu_qsbr_start(ctl->qsv);
+		__atomic_store_n(&ctl->es.epochs, ctl->es.epochs + 1, __ATOMIC_RELAXED);
 		for (unsigned int i = first_retired; i < ctl->nb_retired; i++)
 			ctl->retired[i].token = ctl->last_token;
 	}
 	return swapped;
+}
+
+/*
+ * Outside a batch: publish now. In a batch (a control-loop pass running its ops or
+ * advancing its devices): note it; vs_batch_flush() publishes once for the whole pass.
+ */
+int
+vs_publish(struct vs_ctl *ctl)
+{
+	if (ctl->batching) {
+		ctl->publish_pending = true;
+		return 0;
+	}
+	return publish_now(ctl);
+}
+
+uint64_t
+vs_publish_token(const struct vs_ctl *ctl)
+{
+	return ctl->batching && ctl->publish_pending ? VS_TOKEN_PENDING : ctl->last_token;
+}
+
+void
+vs_batch_flush(struct vs_ctl *ctl)
+{
+	ctl->batching = false;
+	if (ctl->publish_pending) {
+		struct vs_op *op;
+
+		ctl->publish_pending = false;
+		if (publish_now(ctl) < 0)
+			VS_LOG(ERR, "out of memory: stream lists not published");
+		for (unsigned int i = 0; i < ctl->devs_end; i++)
+			if (ctl->devs[i].token == VS_TOKEN_PENDING)
+				ctl->devs[i].token = ctl->last_token;
+		for (op = ctl->epoch_waiters.head; op != NULL; op = op->next_)
+			if (op->token_ == VS_TOKEN_PENDING)
+				op->token_ = ctl->last_token;
+	}
+	/* Statuses after the lists (R9), completions after both. */
+	for (unsigned int i = 0; ctl->nb_status_dirty > 0 && i < ctl->devs_end; i++) {
+		struct vs_dev *d = &ctl->devs[i];
+
+		if (!d->status_dirty)
+			continue;
+		d->status_dirty = false;
+		ctl->nb_status_dirty--;
+		vs_dev_publish_status(ctl, d);
+	}
+	vs_ctl_complete_queued(ctl);
+	/*
+	 * The backend's notice and the log line come after the bit is shown and the waiters
+	 * are answered: the driver is waiting for the bit, not for the log.
+	 */
+	for (unsigned int i = 0; ctl->nb_notify_stopped > 0 && i < ctl->devs_end; i++) {
+		struct vs_dev *d = &ctl->devs[i];
+
+		if (!d->notify_stopped)
+			continue;
+		d->notify_stopped = false;
+		ctl->nb_notify_stopped--;
+		if (d->ops->stopped != NULL)
+			d->ops->stopped(d->priv);
+		VS_LOG(DEBUG, "%s: stopped in %lu ns, %lu loop iterations", d->name,
+		       (unsigned long)d->stats.last_stop_ns,
+		       (unsigned long)d->stats.last_stop_iters);
+	}
 }
 
 void
@@ -182,13 +250,15 @@ vs_publish_release(struct vs_ctl *ctl)
 bool
 vs_epoch_passed(struct vs_ctl *ctl, uint64_t token)
 {
+	if (token == VS_TOKEN_PENDING)
+		return false; /* its publish has not happened yet */
 	return token == 0 || rte_rcu_qsbr_check(ctl->qsv, token, false) == 1;
 }
 
 void
 vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op)
 {
-	op->token_ = ctl->last_token;
+	op->token_ = vs_publish_token(ctl);
 	vs_op_list_push(&ctl->epoch_waiters, op);
 }
 
@@ -215,7 +285,7 @@ vs_epoch_advance(struct vs_ctl *ctl)
 
 		if (vs_epoch_passed(ctl, op->token_)) {
 			*pp = op->next_;
-			vs_op_complete(op, 0);
+			vs_op_complete(ctl, op, 0);
 			done++;
 		} else {
 			pp = &op->next_;
