@@ -188,6 +188,28 @@ tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* The engine's counters (E1): epochs, passes, ops, the last stop batch. */
+static int
+tel_engine(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct vs_engine_stats st;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	vs_ctl_engine_stats(app.ctl, &st);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "devices", vs_ctl_nb_devs(app.ctl));
+	rte_tel_data_add_dict_u64(d, "epochs", st.epochs);
+	rte_tel_data_add_dict_u64(d, "passes", st.passes);
+	rte_tel_data_add_dict_u64(d, "ops", st.ops);
+	rte_tel_data_add_dict_u64(d, "stop_batches", st.batches);
+	rte_tel_data_add_dict_u64(d, "last_batch_stops", st.last_batch_stops);
+	rte_tel_data_add_dict_u64(d, "last_batch_ns", st.last_batch_ns);
+	rte_tel_data_add_dict_u64(d, "last_batch_epochs", st.last_batch_epochs);
+	rte_tel_data_add_dict_u64(d, "max_batch_stops", st.max_batch_stops);
+	return 0;
+}
+
 int
 vstop_telemetry_register(void)
 {
@@ -199,6 +221,10 @@ vstop_telemetry_register(void)
 		rc = rte_telemetry_register_cmd("/vstop/port", tel_port,
 			"One port: status, stop state, stop latency and histogram, counters, "
 			"per-queue counters. Parameters: int port_id");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/vstop/engine", tel_engine,
+			"The stop engine: devices, epoch barriers started, passes, ops, last stop "
+			"batch (stops, engine ns, epochs). No parameters");
 	if (rc != 0)
 		APP_LOG(WARNING, "telemetry endpoints not registered: %s", strerror(-rc));
 	return rc;

@@ -22,6 +22,7 @@ static const struct cmd_def *const cmd_groups[] = {
 	cmd_show_defs,
 	cmd_fwd_defs,
 	cmd_device_defs,
+	cmd_engine_defs,
 	cmd_link_defs,
 };
 

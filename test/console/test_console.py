@@ -88,7 +88,7 @@ def t_interactive(vstop_bin):
     try:
         v.wait_ready()
         out = v.console("help")
-        for syn in ("show device status <port>", "device stop|suspend|resume|reset <port>",
+        for syn in ("show device status <port>", "device stop|suspend|resume|reset <port|all>",
                     "set link up|down <port>", "device save <port> <file>", "quit"):
             check(syn in out, f"'help' does not list '{syn}':\n{out}")
 
@@ -135,7 +135,7 @@ def t_interactive(vstop_bin):
         out = v.console("show fwd")
         check(text_field(out, "fwd") == "loopback", out)
         out = v.console("help device")
-        check("device stop|suspend|resume|reset <port>" in out and "show fwd" not in out, out)
+        check("device stop|suspend|resume|reset <port|all>" in out and "show fwd" not in out, out)
 
         start = len(v.out)
         v.type("quit\n")
@@ -565,6 +565,132 @@ def t_fwd(vstop_bin):
         v.cleanup()
 
 
+# ---- E1: many devices at once ----
+
+class MultiTestpmd(H.Testpmd):
+    """dpdk-testpmd with one net_virtio_user port per socket: several front ends that
+    set DRIVER_OK, from one process."""
+
+    def __init__(self, name, socks):
+        import shutil as _sh
+        self.bin = _sh.which("dpdk-testpmd")
+        if self.bin is None:
+            H.skip("dpdk-testpmd not installed")
+        self.prefix = f"vscfe_{name}_{os.getpid()}"
+        self.logf = tempfile.TemporaryFile()
+        vdevs = []
+        for i, sk in enumerate(socks):
+            vdevs += ["--vdev", f"net_virtio_user{i},path={sk}"]
+        self.proc = subprocess.Popen(
+            [self.bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", self.prefix,
+             "--lcores", "0@0,1@1"] + vdevs + ["--", "-i", "--total-num-mbufs=4096"],
+            stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT)
+
+
+def t_e1_stop_all(vstop_bin):
+    """E1: 'device stop all' stops every device in one engine pass under one epoch
+    barrier (the engine's epoch counter advances by exactly 1); 'device resume all'
+    likewise; the same stops one request each take one epoch each."""
+    n = 4
+    tag = f"e1_{os.getpid()}"
+    socks = [f"/tmp/vsc_{tag}_{i}.sock" for i in range(1, n)]
+    extra = []
+    for sk in socks:
+        extra += ["--vhost", sk]
+    v = H.Vstop(vstop_bin, "e1", extra=extra)
+    fe = None
+    try:
+        v.wait_ready()
+        fe = MultiTestpmd("e1", [v.sock] + socks)
+        for p in range(n):
+            try:
+                v.wait_status(driver_ok, f"front end {p} to set DRIVER_OK", port=p)
+            except H.TestFailure:
+                print(fe.log()[-2000:])
+                raise
+        e0 = v.ok("show engine")["epochs"]
+        r = v.ok("device stop all")
+        check(r["devices"] == n and r["done"] == n and r["failed"] == [], r)
+        check(r["epochs"] == 1, f"stop all of {n} devices: {r['epochs']} epochs, not 1: {r}")
+        check(r["engine_batch_stops"] == n and r["engine_batch_epochs"] == 1, r)
+        e = v.ok("show engine")
+        check(e["epochs"] - e0 == 1, f"engine epochs {e0} -> {e['epochs']}")
+        check(e["last_batch_stops"] == n and e["last_batch_epochs"] == 1, e)
+        for p in range(n):
+            st = v.ok(f"show device status {p}")
+            check(st["state"] == "stopped" and "DEVICE_STOPPED" in st["status_names"], st)
+        t = H.telemetry(v.prefix, "/vstop/engine")[0]["/vstop/engine"]
+        check(t["epochs"] == e["epochs"] and t["last_batch_epochs"] == 1 and
+              t["devices"] == n, t)
+
+        r = v.ok("device stop all")  # R12: merged, nothing to unpublish
+        check(r["done"] == n, r)
+        e0 = v.ok("show engine")["epochs"]
+        r = v.ok("device resume all")
+        check(r["done"] == n and r["epochs"] == 1, f"resume all: {r}")
+        for p in range(n):
+            st = v.ok(f"show device status {p}")
+            check(st["state"] == "running" and "DEVICE_STOPPED" not in st["status_names"], st)
+        check(v.ok("show engine")["epochs"] - e0 == 1, "resume all took more than 1 epoch")
+
+        # The comparison: one request each, one epoch each.
+        e0 = v.ok("show engine")["epochs"]
+        for p in range(n):
+            v.ok(f"device stop {p}")
+        check(v.ok("show engine")["epochs"] - e0 == n, "one stop per request")
+        v.ok("device resume all")
+        v.err("device reset all", "one port")
+        out = v.cmd("device bogus all")
+        check(out["ok"] is False, out)
+    finally:
+        if fe is not None:
+            fe.cleanup()
+        v.cleanup()
+        for sk in socks:
+            if os.path.exists(sk):
+                os.unlink(sk)
+
+
+# ---- tools/vstopctl, the operator's client ----
+
+def t_vstopctl(vstop_bin):
+    """tools/vstopctl: readable and --json answers, errors on stderr with exit 1, an
+    unreachable socket exit 2, commands from a file."""
+    tool = os.path.join(ROOT, "tools", "vstopctl")
+    v = H.Vstop(vstop_bin, "ctlcli")
+
+    def run(*args, stdin=None, env=None):
+        p = subprocess.run([sys.executable, tool] + list(args), input=stdin,
+                           capture_output=True, text=True, timeout=60, env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    try:
+        v.wait_ready()
+        rc, out, err = run("-s", v.ctl_path, "show", "fwd")
+        check(rc == 0 and re.search(r"^fwd: loopback$", out, re.M), (rc, out, err))
+        rc, out, err = run("-s", v.ctl_path, "--json", "show", "engine")
+        check(rc == 0, (rc, out, err))
+        j = __import__("json").loads(out)
+        check(j["ok"] is True and j["devices"] == 1 and "epochs" in j, j)
+        rc, out, err = run("-s", v.ctl_path, "show", "port", "info", "all")
+        check(rc == 0 and "ports:" in out and "  -" in out, out)
+        rc, out, err = run("-s", v.ctl_path, "show", "port", "stats", "9")
+        check(rc == 1 and err.startswith("Error: invalid port 9"), (rc, out, err))
+        rc, out, err = run("-s", v.ctl_path, "--json", "bogus")
+        check(rc == 1 and '"ok":false' in out.replace(" ", ""), (rc, out, err))
+        env = dict(os.environ, VSTOP_CTL=v.ctl_path)
+        rc, out, err = run("-f", "-", stdin="# comment\nshow fwd\n\nshow lcores\n", env=env)
+        check(rc == 0 and "vstop> show fwd" in out and "vstop> show lcores" in out,
+              (rc, out, err))
+        rc, out, err = run("-s", "/nonexistent/vstop.ctl", "show", "fwd")
+        check(rc == 2 and "cannot connect" in err, (rc, out, err))
+        rc, out, err = run("show", "fwd", env={k: x for k, x in os.environ.items()
+                                                 if k != "VSTOP_CTL"})
+        check(rc == 2, (rc, out, err))
+    finally:
+        v.cleanup()
+
+
 # ---- the documentation cannot drift from the command table ----
 
 def t_docs(vstop_bin):
@@ -617,6 +743,8 @@ TESTS = {
     "console_queue_counters_with_traffic": t_counters,
     "console_M1_frames_held_while_stopped": t_held,
     "console_docs_match_command_table": t_docs,
+    "console_E1_device_stop_all_one_epoch": t_e1_stop_all,
+    "console_vstopctl_text_and_json": t_vstopctl,
 }
 
 if __name__ == "__main__":
