@@ -27,6 +27,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 
+#include "cmd/cmd.h"
 #include "console.h"
 #include "ctl_sock.h"
 #include "options.h"
@@ -65,7 +66,7 @@ demo_toggle(void)
 		uint64_t t0, t1;
 		int rc;
 
-		if (p->kind != PORT_VHOST || vs_ctl_dev_info(app.ctl, p->dev, &info, tmo) != 0)
+		if (!p->used || p->kind != PORT_VHOST || vs_ctl_dev_info(app.ctl, p->dev, &info, tmo) != 0)
 			continue;
 		if (!info.attached) {
 			printf("demo port=%u skipped: no running front end\n", p->id);
@@ -93,7 +94,7 @@ app_shutdown(int sig)
 	app.quit = 1;
 	/* destroy_device waits for the engine: the control lcore must still run. */
 	for (unsigned int i = 0; i < app.nb_ports; i++)
-		if (app.ports[i].kind == PORT_VHOST)
+		if (app.ports[i].used && app.ports[i].kind == PORT_VHOST && app.ports[i].vh != NULL)
 			vhost_port_stop(app.ports[i].vh);
 	ports_print_stats("exit");
 	vs_ctl_quit(app.ctl);
@@ -110,7 +111,9 @@ signal_thread(void *arg)
 			continue;
 		switch (sig) {
 		case SIGUSR1:
+			cmd_lock_take();
 			ports_print_stats("SIGUSR1");
+			cmd_lock_give();
 			break;
 		case SIGUSR2:
 			demo_toggle();
@@ -249,6 +252,7 @@ main(int argc, char **argv)
 		i++;
 	}
 
+	pthread_rwlock_init(&app.ports_lock, NULL);
 	rc = ports_plan();
 	if (rc == 0)
 		rc = lcore_map_check();

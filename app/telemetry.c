@@ -16,7 +16,7 @@
 #define TEL_TIMEOUT_MS 1000
 
 static int
-tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+tel_ports_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct rte_tel_data *ids, *names, *kinds, *status, *stops, *resumes;
 	char buf[RTE_TEL_MAX_STRING_LEN];
@@ -48,8 +48,12 @@ tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
 	for (uint16_t i = 0; i < aq_nb_ports(); i++) {
 		const struct app_port *p = aq_port(i);
 		struct vs_dev_info info;
-		bool vh = p->kind == PORT_VHOST;
-		bool have = vh && vs_ctl_dev_info(app.ctl, p->dev, &info, TEL_TIMEOUT_MS) == 0;
+		bool vh, have;
+
+		if (p == NULL)
+			continue;
+		vh = p->kind == PORT_VHOST;
+		have = vh && vs_ctl_dev_info(app.ctl, p->dev, &info, TEL_TIMEOUT_MS) == 0;
 
 		rte_tel_data_add_array_int(ids, i);
 		rte_tel_data_add_array_string(names, p->name);
@@ -60,7 +64,7 @@ tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_array_u64(resumes, have ? info.resumes : 0);
 	}
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_int(d, "nb_ports", (int)aq_nb_ports());
+	rte_tel_data_add_dict_int(d, "nb_ports", (int)aq_nb_ports_used());
 	rte_tel_data_add_dict_container(d, "ids", ids, 0);
 	rte_tel_data_add_dict_container(d, "names", names, 0);
 	rte_tel_data_add_dict_container(d, "kinds", kinds, 0);
@@ -114,7 +118,7 @@ add_queue_arrays(struct rte_tel_data *d, uint16_t port)
 }
 
 static int
-tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
+tel_port_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct app_port *p;
 	struct port_counters pc;
@@ -132,6 +136,8 @@ tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	if (errno != 0 || (*end != '\0' && *end != ' ') || id >= aq_nb_ports())
 		return -EINVAL;
 	p = aq_port((uint16_t)id);
+	if (p == NULL)
+		return -EINVAL;
 
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_int(d, "port", (int)id);
@@ -186,6 +192,29 @@ tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_string(d, "stop_latency_hist_buckets",
 				     "<10us,<100us,<1ms,<10ms,<100ms,<1s,<10s,>=10s");
 	return 0;
+}
+
+/* The port table may change (runtime attach / detach): read it under the command lock. */
+static int
+tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int rc;
+
+	cmd_lock_take();
+	rc = tel_ports_locked(cmd, params, d);
+	cmd_lock_give();
+	return rc;
+}
+
+static int
+tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int rc;
+
+	cmd_lock_take();
+	rc = tel_port_locked(cmd, params, d);
+	cmd_lock_give();
+	return rc;
 }
 
 /* The engine's counters (E1): epochs, passes, ops, the last stop batch. */

@@ -92,6 +92,7 @@ extern const struct cmd_def cmd_fwd_defs[];
 extern const struct cmd_def cmd_link_defs[];
 extern const struct cmd_def cmd_misc_defs[];
 extern const struct cmd_def cmd_engine_defs[];
+extern const struct cmd_def cmd_port_defs[];
 
 /* Every command, in help order. @return the number of commands. */
 unsigned int cmd_count(void);
@@ -133,6 +134,13 @@ int cmd_show_device(struct cmd_out *o, uint16_t port);
  * @return 0, or -1 after cmd_err().
  */
 int cmd_device_all(struct cmd_out *o, const char *what, unsigned int type);
+
+/*
+ * The command lock: handlers run under it, and so do other readers of the port table
+ * that are not the control lcore (telemetry, SIGUSR1), since a runtime detach changes it.
+ */
+void cmd_lock_take(void);
+void cmd_lock_give(void);
 
 /* Ask the application to quit (console "quit", control socket "quit"). Any thread. */
 void cmd_request_quit(void);

@@ -651,6 +651,86 @@ def t_e1_stop_all(vstop_bin):
                 os.unlink(sk)
 
 
+# ---- runtime ports: port attach vhost / port detach ----
+
+def fe_bin(vstop_bin):
+    """vstop-fe of the same build as vstop."""
+    b = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vstop_bin))),
+                     "tools", "fe", "vstop-fe")
+    if not os.access(b, os.X_OK):
+        H.skip(f"{b} not built")
+    return b
+
+
+def t_port_attach_detach(vstop_bin):
+    """Runtime ports while vstop-fe sends sequence-numbered frames through port 0:
+    attach/detach cycles, ids reused (lowest free), sockets created and removed, bad
+    input refused with nothing changed; port 0 loses, duplicates, reorders nothing."""
+    fe = fe_bin(vstop_bin)
+    tag = f"rt_{os.getpid()}"
+    paths = [f"/tmp/vsc_{tag}_{i}.sock" for i in range(3)]
+    v = H.Vstop(vstop_bin, "rtports")
+    proc = None
+    try:
+        v.wait_ready()
+        proc = subprocess.Popen([fe, "-s", v.sock, "-d", "6", "--rate", "20000", "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        v.wait_status(driver_ok, "vstop-fe to set DRIVER_OK")
+        e0 = v.ok("show engine")
+        # bad input first: each refused, nothing changed
+        v.err(f"port attach vhost {v.sock}", "in use by port 0")
+        v.err("port attach vhost /tmp/x.sock,queues=0", "queues=1..")
+        v.err("port attach vhost /tmp/x.sock,bogus", "unknown option")
+        v.err("port attach vhost ,client", "no socket path")
+        v.err("port attach vhost /" + "x" * 120, "too long")
+        v.err("port detach 0", "front end is connected")
+        v.err("port detach 5", "invalid port 5")
+        v.err("port detach zero", "invalid port")
+        open(paths[2], "w").close()
+        v.err(f"port attach vhost {paths[2]}", "exists")
+        os.unlink(paths[2])
+        check(v.ok("show engine")["devices"] == 1, "bad input changed the engine")
+        check(len(v.ok("show port info all")["ports"]) == 1, "bad input added a port")
+
+        cycles = 0
+        end = time.time() + 4
+        while time.time() < end or cycles < 5:
+            r = v.ok(f"port attach vhost {paths[0]},queues=2")
+            check(r["port"] == 1 and r["queues"] == 2, f"first free id is 1: {r}")
+            check(stat.S_ISSOCK(os.stat(paths[0]).st_mode), "no socket file")
+            r = v.ok(f"port attach vhost {paths[1]},client")
+            check(r["port"] == 2 and r["mode"] == "client", r)
+            v.err(f"port attach vhost {paths[0]}", "in use by port 1")
+            check(v.ok("show port info 1")["socket"] == paths[0], "port 1")
+            v.ok("port detach 1")
+            check(not os.path.exists(paths[0]), "socket file left after detach")
+            v.err("port detach 1", "no such port")
+            r = v.ok(f"port attach vhost {paths[0]}")
+            check(r["port"] == 1, f"the id of a detached port is reused: {r}")
+            v.ok("port detach 2")
+            v.ok("port detach 1")
+            cycles += 1
+        out, _ = proc.communicate(timeout=60)
+        rc = proc.returncode
+        proc = None
+        check(rc == 0 and "result: PASS" in out and "lost 0 duplicated 0 reordered 0" in out,
+              f"port 0's traffic was disturbed ({cycles} attach/detach cycles): rc {rc}\n{out}")
+        e1 = v.ok("show engine")
+        check(e1["devices"] == 1, e1)
+        st = v.ok("show device status 0")
+        check(st["state"] == "running" and st["stops"] == 0, st)
+        check(v.ok("show fwd")["streams"] == 1, "streams of detached ports remain")
+        print(f"{cycles} cycles of 2 attaches and 3 detaches, epochs "
+              f"{e0['epochs']} -> {e1['epochs']}")
+    finally:
+        if proc is not None:
+            H._end(proc.pid, proc)
+        v.cleanup()
+        for p in paths:
+            if os.path.exists(p):
+                os.unlink(p)
+
+
 # ---- tools/vstopctl, the operator's client ----
 
 def t_vstopctl(vstop_bin):
@@ -745,6 +825,7 @@ TESTS = {
     "console_docs_match_command_table": t_docs,
     "console_E1_device_stop_all_one_epoch": t_e1_stop_all,
     "console_vstopctl_text_and_json": t_vstopctl,
+    "console_port_attach_detach_under_traffic": t_port_attach_detach,
 }
 
 if __name__ == "__main__":
