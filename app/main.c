@@ -278,9 +278,14 @@ main(int argc, char **argv)
 
 	for (i = 0; i < app.nb_pollers; i++)
 		rte_eal_remote_launch(lcore_poll_main, &app.lcores[i], app.lcores[i].lcore_id);
-	for (i = 0; i < app.nb_ports; i++)
-		if (app.ports[i].kind == PORT_VHOST && vhost_port_start(app.ports[i].vh) != 0)
-			rte_exit(EXIT_FAILURE, "cannot start vhost port %u\n", i);
+	for (i = 0; i < app.nb_ports; i++) {
+		if (app.ports[i].kind == PORT_VHOST && vhost_port_start(app.ports[i].vh) != 0) {
+			/* rte_exit() waits for the polling lcores (rte_eal_cleanup): let them go. */
+			app.quit = 1;
+			rte_exit(EXIT_FAILURE, "cannot start vhost port %u (librte_vhost 22.11 "
+				 "polls at most 1023 sockets and connections)\n", i);
+		}
+	}
 	if (pthread_create(&sig_thr, NULL, signal_thread, NULL) != 0)
 		rte_exit(EXIT_FAILURE, "cannot start the signal thread\n");
 
