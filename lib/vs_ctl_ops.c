@@ -707,6 +707,10 @@ op_stream_add(struct vs_ctl *ctl, struct vs_op *op)
 		ctl->stream_used[i] = true;
 		if (i >= ctl->streams_end)
 			ctl->streams_end = i + 1;
+		if (s->rx_dev != VS_DEV_NONE)
+			ctl->devs[s->rx_dev].owners |= 1ull << s->poller;
+		if (s->tx_dev != VS_DEV_NONE)
+			ctl->devs[s->tx_dev].owners |= 1ull << s->poller;
 		vs_publish(ctl);
 		return (int)i;
 	}
@@ -723,6 +727,8 @@ op_stream_del(struct vs_ctl *ctl, struct vs_op *op)
 	ctl->stream_used[id] = false;
 	while (ctl->streams_end > 0 && !ctl->stream_used[ctl->streams_end - 1])
 		ctl->streams_end--;
+	vs_dev_owners_update(ctl, ctl->streams[id].rx_dev);
+	vs_dev_owners_update(ctl, ctl->streams[id].tx_dev);
 	vs_publish(ctl);
 	vs_epoch_wait_op(ctl, op);
 	return VS_OP_PENDING;

@@ -54,6 +54,7 @@ struct vs_dev {
 	uint64_t deadline_ns;
 	bool deadline_reported;
 	uint64_t iters0[VS_MAX_POLLERS];
+	uint64_t owners;       /* bit p: poller p runs a stream that names the device */
 	struct vs_op_list quiesce_waiters; /* complete when the quiesce (and stop) is done */
 	struct vs_op_list resume_waiters;
 
@@ -140,6 +141,7 @@ bool vs_epoch_passed(struct vs_ctl *ctl, uint64_t token);
 void vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op);
 int vs_epoch_advance(struct vs_ctl *ctl);
 void vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev);
+void vs_dev_owners_update(struct vs_ctl *ctl, uint16_t dev);
 void vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest,
 			uint64_t *fastest);
 bool vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev);

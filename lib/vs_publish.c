@@ -294,16 +294,25 @@ vs_epoch_advance(struct vs_ctl *ctl)
 	return done;
 }
 
-static bool
-poller_runs_dev(const struct vs_ctl *ctl, unsigned int p, uint16_t dev)
+/*
+ * The pollers that run a stream of @p dev (struct vs_dev.owners), kept up to date on
+ * stream add and delete, so that a stop does not scan every stream: with many devices
+ * stopped in one pass that scan was quadratic.
+ */
+void
+vs_dev_owners_update(struct vs_ctl *ctl, uint16_t dev)
 {
+	uint64_t m = 0;
+
+	if (dev == VS_DEV_NONE || dev >= VS_MAX_DEVS)
+		return;
 	for (unsigned int i = 0; i < ctl->streams_end; i++) {
 		const struct vs_stream *s = &ctl->streams[i];
 
-		if (ctl->stream_used[i] && s->poller == p && (s->rx_dev == dev || s->tx_dev == dev))
-			return true;
+		if (ctl->stream_used[i] && (s->rx_dev == dev || s->tx_dev == dev))
+			m |= 1ull << s->poller;
 	}
-	return false;
+	ctl->devs[dev].owners = m;
 }
 
 void
@@ -312,7 +321,7 @@ vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev)
 	struct vs_dev *d = &ctl->devs[dev];
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++)
-		d->iters0[p] = poller_runs_dev(ctl, p, dev) ?
+		d->iters0[p] = (d->owners >> p) & 1 ?
 			__atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED) : UINT64_MAX;
 }
 
