@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -731,6 +732,61 @@ def t_port_attach_detach(vstop_bin):
                 os.unlink(p)
 
 
+def t_e1_many_front_ends(vstop_bin):
+    """E1 with 16 devices of one vstop-fe --devices process: 'device stop all' is one
+    epoch for all 16; then the front ends stop all of theirs together (16 status writes,
+    then the polls) and resume them, and every one shows the bit."""
+    fe = fe_bin(vstop_bin)
+    n = 16
+    d = tempfile.mkdtemp(prefix="vsc_e1fe_", dir="/tmp")
+    extra = []
+    for i in range(1, n):
+        extra += ["--vhost", f"{d}/p{i}.sock"]
+    v = H.Vstop(vstop_bin, "e1fe", extra=extra)
+    procs = []
+    try:
+        v.wait_ready()
+        os.symlink(v.sock, f"{d}/p0.sock")
+        hold = subprocess.Popen([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
+                                 "-r", "64", "--quiet"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        procs.append(hold)
+        for p in range(n):
+            v.wait_status(driver_ok, f"device {p} at DRIVER_OK", port=p)
+        e0 = v.ok("show engine")["epochs"]
+        r = v.ok("device stop all")
+        check(r["done"] == n and r["epochs"] == 1 and r["engine_batch_stops"] == n and
+              r["engine_batch_epochs"] == 1, f"stop all of {n} devices: {r}")
+        check(v.ok("show engine")["epochs"] - e0 == 1, "more than one epoch")
+        for p in range(n):
+            check(v.ok(f"show device status {p}")["state"] == "stopped", f"port {p}")
+        r = v.ok("device resume all")
+        check(r["done"] == n, r)
+        hold.send_signal(signal.SIGTERM)
+        out, _ = hold.communicate(timeout=60)
+        procs.remove(hold)
+        check(hold.returncode == 0 and f"devices up: {n} of {n}" in out and
+              "result: PASS" in out, f"vstop-fe --devices: rc {hold.returncode}\n{out}")
+        for p in range(n):
+            v.wait_status(lambda s: not s["attached"], f"port {p} detached", port=p)
+        cyc = subprocess.Popen([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
+                                "-r", "64", "--cycles", "3", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(cyc)
+        out, _ = cyc.communicate(timeout=120)
+        procs.remove(cyc)
+        check(cyc.returncode == 0 and
+              f"stop all from the front ends ({n} devices): 3 cycles" in out,
+              f"front ends stopping together: rc {cyc.returncode}\n{out}")
+        st = v.ok("show device status 5")
+        check(st["stops"] >= 4 and st["resumes"] >= 4, st)
+    finally:
+        for p in procs:
+            H._end(p.pid, p)
+        v.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # ---- tools/vstopctl, the operator's client ----
 
 def t_vstopctl(vstop_bin):
@@ -826,6 +882,7 @@ TESTS = {
     "console_E1_device_stop_all_one_epoch": t_e1_stop_all,
     "console_vstopctl_text_and_json": t_vstopctl,
     "console_port_attach_detach_under_traffic": t_port_attach_detach,
+    "console_E1_stop_all_16_devices_of_one_front_end": t_e1_many_front_ends,
 }
 
 if __name__ == "__main__":

@@ -53,9 +53,16 @@ def start_vstop(a, name, ports, backoff=100, client=False):
     argv, d, ctl = vstop_argv(a, name, ports, client=client, backoff=backoff)
     p = B.Proc(argv, f"vstop-{name}", stdin=False, logfile=f"{d}/vstop.log")
     B.wait_for(lambda: os.path.exists(ctl) or not p.alive(), 120, "vstop's control socket")
-    if not p.alive():
-        raise RuntimeError(f"vstop ({ports} ports) exited:\n{p.text()[-2000:]}")
-    return p, B.Ctl(ctl, timeout=60), d
+    end = time.monotonic() + 60
+    while True:
+        if not p.alive():
+            raise RuntimeError(f"vstop ({ports} ports) exited:\n{p.text()[-2000:]}")
+        try:
+            return p, B.Ctl(ctl, timeout=60), d
+        except ConnectionRefusedError:  # bound, not yet listening
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
 
 
 def stop_proc(p):
@@ -189,13 +196,17 @@ def part_wire(a):
 
 # ---- 3. idle ports ----
 
-def loop_period_ns(ctl, secs=2.0):
+def loop_period_ns(ctl, secs=1.0, samples=3):
+    """Median over @samples windows of @secs: others' load can stall a window."""
     def it():
         return sum(lc["iterations"] for lc in ctl.cmd("show lcores")["polling_lcores"])
-    i0, t0 = it(), time.monotonic()
-    time.sleep(secs)
-    i1, t1 = it(), time.monotonic()
-    return (t1 - t0) * 1e9 / max(1, i1 - i0)
+    out = []
+    for _ in range(samples):
+        i0, t0 = it(), time.monotonic()
+        time.sleep(secs)
+        i1, t1 = it(), time.monotonic()
+        out.append((t1 - t0) * 1e9 / max(1, i1 - i0))
+    return sorted(out)[len(out) // 2]
 
 
 def part_idle(a):

@@ -142,7 +142,7 @@ fe_multi_run(struct fe_app *a)
 		       up, resume.min / 1e3, (double)resume.sum / resume.n / 1e3, resume.max / 1e3);
 	}
 	fflush(stdout);
-	if (rc == FE_EXIT_OK) {
+	if (rc == FE_EXIT_OK && (a->o.duration_s > 0 || a->o.cycles == 0)) {
 		uint64_t end = a->o.duration_s > 0 ?
 			fe_now_ns() + (uint64_t)(a->o.duration_s * 1e9) : UINT64_MAX;
 
