@@ -406,6 +406,8 @@ vs_ctl_run_once(struct vs_ctl *ctl)
 	 * arrive together share one epoch barrier (E1).
 	 */
 	ctl->batching = true;
+	ctl->now_cache = 0;
+	ctl->iters_valid = false;
 	while ((n = rte_ring_sc_dequeue_burst(ctl->ring, (void **)ops, RTE_DIM(ops), NULL)) > 0) {
 		for (unsigned int i = 0; i < n; i++) {
 			struct vs_op *op = ops[i];
@@ -425,6 +427,8 @@ vs_ctl_run_once(struct vs_ctl *ctl)
 	}
 	/* The same for what the devices' phases do in this pass (drains, resumes). */
 	ctl->batching = true;
+	ctl->now_cache = 0;
+	ctl->iters_valid = false;
 	for (unsigned int d = 0; d < ctl->devs_end; d++)
 		if (ctl->devs[d].used && ctl->devs[d].phase != VS_PHASE_IDLE)
 			done += vs_dev_advance(ctl, (uint16_t)d);

@@ -79,7 +79,7 @@ dev_stop_start(struct vs_ctl *ctl, struct vs_dev *d, enum vs_status_action act, 
 {
 	uint16_t id = dev_id(ctl, d);
 
-	d->t0_ns = vs_now_ns();
+	d->t0_ns = vs_ctl_now(ctl);
 	d->deadline_ns = d->t0_ns + ctl->stop_timeout_ns;
 	d->deadline_reported = false;
 	vs_dev_snapshot_iters(ctl, id);
@@ -125,7 +125,7 @@ dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 {
 	d->phase = VS_PHASE_IDLE;
 	if (d->reg.state == VS_RUN_STOPPING) {
-		uint64_t now = vs_now_ns(), ns = now - d->t0_ns;
+		uint64_t now = vs_ctl_now(ctl), ns = now - d->t0_ns;
 
 		vs_status_stop_done(&d->reg); /* R6: only now does a read show the bit */
 		d->stats.stops++;
@@ -149,7 +149,7 @@ static void
 dev_check_deadline(struct vs_ctl *ctl, struct vs_dev *d, const char *why)
 {
 	if (d->deadline_reported || d->reg.state != VS_RUN_STOPPING ||
-	    vs_now_ns() < d->deadline_ns)
+	    vs_ctl_now(ctl) < d->deadline_ns)
 		return;
 	d->deadline_reported = true;
 	d->stats.deadline_misses++;
@@ -711,6 +711,8 @@ op_stream_add(struct vs_ctl *ctl, struct vs_op *op)
 			ctl->devs[s->rx_dev].owners |= 1ull << s->poller;
 		if (s->tx_dev != VS_DEV_NONE)
 			ctl->devs[s->tx_dev].owners |= 1ull << s->poller;
+		if (s->tx_dev != VS_DEV_NONE && s->park != NULL)
+			ctl->devs[s->tx_dev].nb_park++;
 		vs_publish(ctl);
 		return (int)i;
 	}

@@ -55,6 +55,7 @@ struct vs_dev {
 	bool deadline_reported;
 	uint64_t iters0[VS_MAX_POLLERS];
 	uint64_t owners;       /* bit p: poller p runs a stream that names the device */
+	unsigned int nb_park;  /* streams with a park handler whose tx side is the device */
 	struct vs_op_list quiesce_waiters; /* complete when the quiesce (and stop) is done */
 	struct vs_op_list resume_waiters;
 
@@ -106,6 +107,12 @@ struct vs_ctl {
 	 */
 	bool batching;
 	bool publish_pending;
+	uint64_t now_cache;    /* the pass's clock reading (vs_ctl_now), 0 = not read yet */
+	/* The pollers' loop counters as this pass read them (each read is a cache miss on
+	 * a line the poller writes): read once per pass, not once per device. */
+	bool iters_valid;
+	uint64_t epoch_seen;   /* every token up to this one has passed (per pass cache) */
+	uint64_t iters_pass[VS_MAX_POLLERS];
 	unsigned int nb_status_dirty;
 	unsigned int nb_notify_stopped;
 	struct vs_op *done_head, *done_tail; /* completions queued by this pass, in order */
@@ -121,6 +128,20 @@ struct vs_ctl {
 };
 
 uint64_t vs_now_ns(void);
+/*
+ * The clock for per-device times (stop start, bit shown, deadlines): read once per pass
+ * while batching, so that a pass over 1024 devices does not read it 2048 times (a
+ * kvm-clock read costs tens of ns). Stop times are then exact to within that pass.
+ */
+static inline uint64_t
+vs_ctl_now(struct vs_ctl *ctl)
+{
+	if (!ctl->batching)
+		return vs_now_ns();
+	if (ctl->now_cache == 0)
+		ctl->now_cache = vs_now_ns();
+	return ctl->now_cache;
+}
 
 /* vs_ctl.c */
 void vs_op_complete(struct vs_ctl *ctl, struct vs_op *op, int result);

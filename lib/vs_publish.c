@@ -62,13 +62,7 @@ stream_fn_now(const struct vs_ctl *ctl, const struct vs_stream *s)
 bool
 vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev)
 {
-	for (unsigned int i = 0; i < ctl->streams_end; i++) {
-		const struct vs_stream *s = &ctl->streams[i];
-
-		if (ctl->stream_used[i] && s->tx_dev == dev && s->park != NULL)
-			return true;
-	}
-	return false;
+	return ctl->devs[dev].nb_park > 0;
 }
 
 static bool
@@ -252,7 +246,13 @@ vs_epoch_passed(struct vs_ctl *ctl, uint64_t token)
 {
 	if (token == VS_TOKEN_PENDING)
 		return false; /* its publish has not happened yet */
-	return token == 0 || rte_rcu_qsbr_check(ctl->qsv, token, false) == 1;
+	/* Tokens grow: one that passed covers every older one (many devices share one). */
+	if (token == 0 || token <= ctl->epoch_seen)
+		return true;
+	if (rte_rcu_qsbr_check(ctl->qsv, token, false) != 1)
+		return false;
+	ctl->epoch_seen = token;
+	return true;
 }
 
 void
@@ -302,6 +302,7 @@ vs_epoch_advance(struct vs_ctl *ctl)
 void
 vs_dev_owners_update(struct vs_ctl *ctl, uint16_t dev)
 {
+	unsigned int park = 0;
 	uint64_t m = 0;
 
 	if (dev == VS_DEV_NONE || dev >= VS_MAX_DEVS)
@@ -309,10 +310,28 @@ vs_dev_owners_update(struct vs_ctl *ctl, uint16_t dev)
 	for (unsigned int i = 0; i < ctl->streams_end; i++) {
 		const struct vs_stream *s = &ctl->streams[i];
 
-		if (ctl->stream_used[i] && (s->rx_dev == dev || s->tx_dev == dev))
-			m |= 1ull << s->poller;
+		if (!ctl->stream_used[i] || (s->rx_dev != dev && s->tx_dev != dev))
+			continue;
+		m |= 1ull << s->poller;
+		park += s->tx_dev == dev && s->park != NULL;
 	}
 	ctl->devs[dev].owners = m;
+	ctl->devs[dev].nb_park = park;
+}
+
+/* Poller @p p's loop counter, read once per pass while batching. */
+static uint64_t
+poller_iters(struct vs_ctl *ctl, unsigned int p)
+{
+	if (!ctl->batching)
+		return __atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED);
+	if (!ctl->iters_valid) {
+		for (unsigned int i = 0; i < ctl->nb_pollers; i++)
+			ctl->iters_pass[i] = __atomic_load_n(&ctl->pollers[i].iterations,
+							     __ATOMIC_RELAXED);
+		ctl->iters_valid = true;
+	}
+	return ctl->iters_pass[p];
 }
 
 void
@@ -321,8 +340,7 @@ vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev)
 	struct vs_dev *d = &ctl->devs[dev];
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++)
-		d->iters0[p] = (d->owners >> p) & 1 ?
-			__atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED) : UINT64_MAX;
+		d->iters0[p] = (d->owners >> p) & 1 ? poller_iters(ctl, p) : UINT64_MAX;
 }
 
 void
@@ -336,7 +354,7 @@ vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest, uint64_t
 
 		if (d->iters0[p] == UINT64_MAX)
 			continue;
-		now = __atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED);
+		now = poller_iters(ctl, p);
 		delta = now - d->iters0[p];
 		min = delta < min ? delta : min;
 		max = delta > max ? delta : max;
