@@ -732,6 +732,43 @@ def t_port_attach_detach(vstop_bin):
                 os.unlink(p)
 
 
+def t_port_ids(vstop_bin):
+    """Runtime port ids with an ethdev first (testpmd's habits): the lowest free id,
+    reused after a detach; an ethdev is not detached; telemetry and the console list
+    the ports there are, holes left out."""
+    tag = f"ids_{os.getpid()}"
+    paths = [f"/tmp/vsc_{tag}_{i}.sock" for i in range(3)]
+    v = H.Vstop(vstop_bin, "ids", eal_extra=["--vdev", "net_ring0"])
+    try:
+        v.wait_ready()
+        ports = v.ok("show port info all")["ports"]
+        check([p["kind"] for p in ports] == ["ethdev", "vhost"], ports)
+        v.err("port detach 0", "is an ethdev")
+        check(v.ok(f"port attach vhost {paths[0]}")["port"] == 2, "new port id 2")
+        check(v.ok(f"port attach vhost {paths[1]},queues=2")["port"] == 3, "id 3")
+        v.ok("port detach 2")
+        ids = [p["port"] for p in v.ok("show port info all")["ports"]]
+        check(ids == [0, 1, 3], f"hole at 2: {ids}")
+        v.err("show port stats 2", "no such port")
+        v.err("device stop 2", "no such port")
+        t = H.telemetry(v.prefix, "/vstop/ports")[0]["/vstop/ports"]
+        check(t["ids"] == [0, 1, 3] and t["nb_ports"] == 3, t)
+        check(v.ok(f"port attach vhost {paths[2]},client")["port"] == 2, "id 2 reused")
+        v.ok("port detach 1")  # a command-line port can go too
+        check(not os.path.exists(v.sock), "port 1's socket file left")
+        check(v.ok(f"port attach vhost {paths[0]}")["port"] == 1, "id 1 reused")
+        check(v.ok("show engine")["devices"] == 3, "engine devices")
+        r = v.ok("device stop all")
+        check(r["devices"] == 3 and r["skipped_no_driver"] == 3 and r["epochs"] == 0, r)
+        rc = v.stop()
+        check(rc == 0, f"vstop exited {rc} with runtime ports")
+    finally:
+        v.cleanup()
+        for p in paths:
+            if os.path.exists(p):
+                os.unlink(p)
+
+
 def t_e1_many_front_ends(vstop_bin):
     """E1 with 16 devices of one vstop-fe --devices process: 'device stop all' is one
     epoch for all 16; then the front ends stop all of theirs together (16 status writes,
@@ -883,6 +920,7 @@ TESTS = {
     "console_vstopctl_text_and_json": t_vstopctl,
     "console_port_attach_detach_under_traffic": t_port_attach_detach,
     "console_E1_stop_all_16_devices_of_one_front_end": t_e1_many_front_ends,
+    "console_port_ids_reused_ethdev_not_detached": t_port_ids,
 }
 
 if __name__ == "__main__":
