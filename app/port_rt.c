@@ -146,8 +146,8 @@ port_attach_vhost(const char *spec, char *err, size_t errlen)
 		aq_fwd_port_removed(p->id);
 		p->vh->detaching = true;
 		vhost_port_unregister(p->vh, e2, sizeof(e2));
+		table_set(p, false); /* before the free: lookups by path read p->vh */
 		vhost_port_free(p);
-		table_set(p, false);
 		return rc;
 	}
 	APP_LOG(INFO, "port %u attached: vhost-user %s%s, %u queue pair(s)", p->id, o.path,
