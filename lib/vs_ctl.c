@@ -93,6 +93,9 @@ vs_ctl_create(const struct vs_ctl_params *params)
 	if (rte_rcu_qsbr_init(ctl->qsv, params->nb_pollers) != 0)
 		goto fail;
 
+	ctl->iters0 = calloc((size_t)VS_MAX_DEVS * params->nb_pollers, sizeof(uint64_t));
+	if (ctl->iters0 == NULL)
+		goto fail;
 	if (posix_memalign((void **)&ctl->pollers, RTE_CACHE_LINE_SIZE,
 			   sizeof(*ctl->pollers) * params->nb_pollers) != 0)
 		goto fail;
@@ -140,6 +143,7 @@ vs_ctl_free(struct vs_ctl *ctl)
 	if (ctl->efd >= 0)
 		close(ctl->efd);
 	free(ctl->pollers);
+	free(ctl->iters0);
 	free(ctl->qsv);
 	free(ctl->ring);
 	free(ctl);

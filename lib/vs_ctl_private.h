@@ -53,7 +53,6 @@ struct vs_dev {
 	uint64_t t0_ns;        /* request time of the stop under way */
 	uint64_t deadline_ns;
 	bool deadline_reported;
-	uint64_t iters0[VS_MAX_POLLERS];
 	uint64_t owners;       /* bit p: poller p runs a stream that names the device */
 	unsigned int nb_park;  /* streams with a park handler whose tx side is the device */
 	struct vs_op_list quiesce_waiters; /* complete when the quiesce (and stop) is done */
@@ -87,6 +86,12 @@ struct vs_ctl {
 	struct vs_poller *pollers;
 
 	struct vs_dev devs[VS_MAX_DEVS];
+	/*
+	 * Per device, the owning pollers' loop counters when its stop began (UINT64_MAX: not
+	 * an owner): VS_MAX_DEVS x nb_pollers, kept out of struct vs_dev so that a pass over
+	 * many devices touches less memory.
+	 */
+	uint64_t *iters0;
 	unsigned int devs_end;    /* 1 + the highest used device slot */
 	struct vs_stream streams[VS_MAX_STREAMS];
 	bool stream_used[VS_MAX_STREAMS];

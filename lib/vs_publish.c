@@ -337,25 +337,26 @@ poller_iters(struct vs_ctl *ctl, unsigned int p)
 void
 vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev)
 {
-	struct vs_dev *d = &ctl->devs[dev];
+	const struct vs_dev *d = &ctl->devs[dev];
+	uint64_t *i0 = &ctl->iters0[(size_t)dev * ctl->nb_pollers];
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++)
-		d->iters0[p] = (d->owners >> p) & 1 ? poller_iters(ctl, p) : UINT64_MAX;
+		i0[p] = (d->owners >> p) & 1 ? poller_iters(ctl, p) : UINT64_MAX;
 }
 
 void
 vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest, uint64_t *fastest)
 {
-	struct vs_dev *d = &ctl->devs[dev];
+	const uint64_t *i0 = &ctl->iters0[(size_t)dev * ctl->nb_pollers];
 	uint64_t min = UINT64_MAX, max = 0;
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
 		uint64_t now, delta;
 
-		if (d->iters0[p] == UINT64_MAX)
+		if (i0[p] == UINT64_MAX)
 			continue;
 		now = poller_iters(ctl, p);
-		delta = now - d->iters0[p];
+		delta = now - i0[p];
 		min = delta < min ? delta : min;
 		max = delta > max ? delta : max;
 	}
