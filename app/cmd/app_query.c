@@ -346,8 +346,11 @@ streams_unregister_if(bool (*pred)(const struct fwd_stream *, uint16_t), uint16_
 			if (st->engine_id < 0 || !pred(st, port))
 				continue;
 			op = vs_op_alloc(VS_OP_STREAM_DEL, 0);
-			if (op == NULL)
+			if (op == NULL) {
+				for (unsigned int i = 0; i < n; i++)
+					vs_op_free(ops[i]);
 				return -ENOMEM;
+			}
 			op->in.stream_id = (uint32_t)st->engine_id;
 			owner[n] = st;
 			ops[n++] = op;
