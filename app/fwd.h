@@ -43,6 +43,13 @@ struct fwd_stream {
 	uint16_t rx_port, rx_q, tx_port, tx_q; /* app port ids and queue pairs, for stats */
 	uint32_t idx;            /* in app.streams (control side: ring health checks) */
 	int engine_id;           /* id from VS_OP_STREAM_ADD; -1 while not registered */
+	/*
+	 * The forwarding set the stream belongs to (app_query.c); a runtime port's streams
+	 * join the set that runs. A dead stream (its port was detached) is skipped by every
+	 * reader and its slot in app.streams is reused.
+	 */
+	uint32_t set;
+	bool dead;
 	uint16_t watch_left;     /* vhost dequeues until the next avail index sample */
 	struct fwd_counters c;
 } __rte_cache_aligned;
@@ -65,10 +72,14 @@ void fwd_park(void *arg);
 vs_stream_fn fwd_fn_of(enum fwd_mode m);
 
 /*
- * Create (not register) the stream objects of mode @p m's layout and append them to
- * app.streams. @return the index of the first one created, or -errno.
+ * Create (not register) the stream objects of mode @p m's layout over every port, in
+ * app.streams (dead slots reused), in set streams_set_target(). @return 0 or -errno.
  */
 int streams_build(enum fwd_mode m);
+/* The same for port @p p alone (a port attached at runtime). */
+int streams_build_port(enum fwd_mode m, const struct app_port *p);
+/* The set that streams built from now on belong to. */
+void streams_set_target(uint32_t set);
 
 /*
  * Register @p s with the engine to run @p fn (and fwd_park while its tx device is

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -31,7 +32,7 @@ lcore_map_check(void)
 	for (unsigned int i = 0; i < o->nb_lmap; i++) {
 		const struct opt_lcore_map *m = &o->lmap[i];
 
-		if (m->port >= app.nb_ports || m->queue >= app.ports[m->port].nb_queues) {
+		if (app_port_get(m->port) == NULL || m->queue >= app.ports[m->port].nb_queues) {
 			fprintf(stderr, "vstop: --lcore-map: no queue %u on port %u\n", m->queue,
 				m->port);
 			return -1;
@@ -91,17 +92,41 @@ fwd_fn_of(enum fwd_mode m)
 	}
 }
 
-/* One stream object from rx queue q of @p rxp to tx queue q of @p txp (either may be NULL). */
+/* The set new streams join (app_query.c). */
+static uint32_t build_set;
+
+void
+streams_set_target(uint32_t set)
+{
+	build_set = set;
+}
+
+/*
+ * One stream object from rx queue q of @p rxp to tx queue q of @p txp (either may be
+ * NULL). The slot of a dead stream (a detached port's) is reused, object and all: no
+ * reader looks at a dead stream, and readers other than the control lcore's ring check
+ * (which sees only published streams) hold the command lock, as the caller does.
+ */
 static int
 stream_new(const struct app_port *rxp, const struct app_port *txp, uint16_t q)
 {
-	struct fwd_stream *s;
+	struct fwd_stream *s = NULL;
+	unsigned int idx;
 
-	if (app.nb_streams == VSTOP_MAX_STREAMS)
-		return -ENOSPC;
-	s = rte_zmalloc("fwd_stream", sizeof(*s), RTE_CACHE_LINE_SIZE);
-	if (s == NULL)
-		return -ENOMEM;
+	for (idx = 0; idx < app.nb_streams; idx++)
+		if (app.streams[idx]->dead)
+			break;
+	if (idx < app.nb_streams) {
+		s = app.streams[idx];
+		memset(s, 0, sizeof(*s));
+	} else {
+		if (app.nb_streams == VSTOP_MAX_STREAMS)
+			return -ENOSPC;
+		s = rte_zmalloc("fwd_stream", sizeof(*s), RTE_CACHE_LINE_SIZE);
+		if (s == NULL)
+			return -ENOMEM;
+	}
+	s->set = build_set;
 	s->pool = app.pool;
 	s->burst = (uint16_t)app.opts.burst;
 	s->watch_left = 1; /* sample the avail index at the first dequeue */
@@ -118,10 +143,12 @@ stream_new(const struct app_port *rxp, const struct app_port *txp, uint16_t q)
 	/* Frames for a stopped vhost device are held for it (M1), not left in the rx queue. */
 	if (rxp != NULL && txp != NULL && txp != rxp && txp->kind == PORT_VHOST)
 		s->hold = txp->vh->hold[q];
-	s->idx = app.nb_streams;
-	app.streams[app.nb_streams] = s;
-	/* readers (statistics) walk app.streams up to nb_streams */
-	__atomic_store_n(&app.nb_streams, app.nb_streams + 1, __ATOMIC_RELEASE);
+	s->idx = idx;
+	if (idx == app.nb_streams) {
+		app.streams[idx] = s;
+		/* readers (statistics) walk app.streams up to nb_streams */
+		__atomic_store_n(&app.nb_streams, app.nb_streams + 1, __ATOMIC_RELEASE);
+	}
 	return 0;
 }
 
@@ -170,48 +197,63 @@ pair_new(const struct app_port *a, const struct app_port *b)
 	return rc;
 }
 
+/* The streams of port @p p alone; in io/macswap it forwards to itself. */
 int
-streams_build(enum fwd_mode m)
+streams_build_port(enum fwd_mode m, const struct app_port *p)
 {
-	int first = (int)app.nb_streams;
-	unsigned int i;
 	int rc = 0;
 
 	switch (m) {
 	case FWD_IO:
 	case FWD_MACSWAP:
-		for (i = 0; i < app.nb_ports && rc == 0; i += 2) {
-			unsigned int peer = i + 1 < app.nb_ports ? i + 1 : i;
-
-			if (peer == i)
-				APP_LOG(WARNING, "port %u has no pair: it forwards to itself", i);
-			rc = pair_new(&app.ports[i], &app.ports[peer]);
-		}
-		break;
 	case FWD_LOOPBACK:
-		for (i = 0; i < app.nb_ports && rc == 0; i++)
-			rc = pair_new(&app.ports[i], &app.ports[i]);
-		break;
+		return pair_new(p, p);
 	case FWD_RXONLY:
 	case FWD_TXONLY:
-		for (i = 0; i < app.nb_ports && rc == 0; i++)
-			for (uint16_t q = 0; q < app.ports[i].nb_queues && rc == 0; q++)
-				rc = m == FWD_RXONLY ? stream_new(&app.ports[i], NULL, q) :
-						       stream_new(NULL, &app.ports[i], q);
+		for (uint16_t q = 0; q < p->nb_queues && rc == 0; q++)
+			rc = m == FWD_RXONLY ? stream_new(p, NULL, q) : stream_new(NULL, p, q);
 		break;
 	}
-	return rc < 0 ? rc : first;
+	return rc;
+}
+
+int
+streams_build(enum fwd_mode m)
+{
+	struct app_port *prev = NULL;
+	int rc = 0;
+
+	for (unsigned int i = 0; i < app.nb_ports && rc == 0; i++) {
+		struct app_port *p = app_port_get(i);
+
+		if (p == NULL)
+			continue;
+		if (m != FWD_IO && m != FWD_MACSWAP) {
+			rc = streams_build_port(m, p);
+			continue;
+		}
+		/* io/macswap: ports in id order, two by two (ids may have holes). */
+		if (prev == NULL) {
+			prev = p;
+			continue;
+		}
+		rc = pair_new(prev, p);
+		prev = NULL;
+	}
+	if (rc == 0 && prev != NULL) {
+		APP_LOG(WARNING, "port %u has no pair: it forwards to itself", prev->id);
+		rc = pair_new(prev, prev);
+	}
+	return rc;
 }
 
 int
 streams_setup(void)
 {
 	enum fwd_mode mode = app.opts.fwd;
-	int first = streams_build(mode);
-	int rc = first < 0 ? first : 0;
+	int rc = streams_build(mode);
 
-	for (unsigned int i = first < 0 ? app.nb_streams : (unsigned int)first;
-	     i < app.nb_streams && rc == 0; i++)
+	for (unsigned int i = 0; i < app.nb_streams && rc == 0; i++)
 		rc = stream_register(app.streams[i], fwd_fn_of(mode), app_ctl_call_local);
 	if (rc < 0) {
 		APP_LOG(ERR, "cannot set up streams: %s", strerror(-rc));

@@ -27,6 +27,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 
+#include "cmd/cmd.h"
 #include "console.h"
 #include "ctl_sock.h"
 #include "options.h"
@@ -65,7 +66,7 @@ demo_toggle(void)
 		uint64_t t0, t1;
 		int rc;
 
-		if (p->kind != PORT_VHOST || vs_ctl_dev_info(app.ctl, p->dev, &info, tmo) != 0)
+		if (!p->used || p->kind != PORT_VHOST || vs_ctl_dev_info(app.ctl, p->dev, &info, tmo) != 0)
 			continue;
 		if (!info.attached) {
 			printf("demo port=%u skipped: no running front end\n", p->id);
@@ -93,7 +94,7 @@ app_shutdown(int sig)
 	app.quit = 1;
 	/* destroy_device waits for the engine: the control lcore must still run. */
 	for (unsigned int i = 0; i < app.nb_ports; i++)
-		if (app.ports[i].kind == PORT_VHOST)
+		if (app.ports[i].used && app.ports[i].kind == PORT_VHOST && app.ports[i].vh != NULL)
 			vhost_port_stop(app.ports[i].vh);
 	ports_print_stats("exit");
 	vs_ctl_quit(app.ctl);
@@ -110,7 +111,9 @@ signal_thread(void *arg)
 			continue;
 		switch (sig) {
 		case SIGUSR1:
+			cmd_lock_take();
 			ports_print_stats("SIGUSR1");
+			cmd_lock_give();
 			break;
 		case SIGUSR2:
 			demo_toggle();
@@ -249,6 +252,7 @@ main(int argc, char **argv)
 		i++;
 	}
 
+	pthread_rwlock_init(&app.ports_lock, NULL);
 	rc = ports_plan();
 	if (rc == 0)
 		rc = lcore_map_check();
@@ -274,9 +278,14 @@ main(int argc, char **argv)
 
 	for (i = 0; i < app.nb_pollers; i++)
 		rte_eal_remote_launch(lcore_poll_main, &app.lcores[i], app.lcores[i].lcore_id);
-	for (i = 0; i < app.nb_ports; i++)
-		if (app.ports[i].kind == PORT_VHOST && vhost_port_start(app.ports[i].vh) != 0)
-			rte_exit(EXIT_FAILURE, "cannot start vhost port %u\n", i);
+	for (i = 0; i < app.nb_ports; i++) {
+		if (app.ports[i].kind == PORT_VHOST && vhost_port_start(app.ports[i].vh) != 0) {
+			/* rte_exit() waits for the polling lcores (rte_eal_cleanup): let them go. */
+			app.quit = 1;
+			rte_exit(EXIT_FAILURE, "cannot start vhost port %u (librte_vhost 22.11 "
+				 "polls at most 1023 sockets and connections)\n", i);
+		}
+	}
 	if (pthread_create(&sig_thr, NULL, signal_thread, NULL) != 0)
 		rte_exit(EXIT_FAILURE, "cannot start the signal thread\n");
 

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define OPT_MAX_VHOST       16
+#define OPT_MAX_VHOST       1024 /* librte_vhost's RTE_MAX_VHOST_DEVICE */
 #define OPT_MAX_QUEUES      64   /* queue pairs per vhost port */
 #define OPT_MAX_LCORE_MAP   256
 #define OPT_PATH_MAX        108  /* sun_path */

@@ -40,6 +40,16 @@ app_ctl_call_local(struct vs_op *op)
 	return rc;
 }
 
+int
+app_ctl_call(struct vs_op *op)
+{
+	int rc = vs_ctl_call(app.ctl, op, (int)app.opts.stop_timeout_ms + 2000);
+
+	if (rc != -ETIMEDOUT)
+		vs_op_free(op);
+	return rc;
+}
+
 static inline uint64_t
 rd(const uint64_t *p)
 {
@@ -53,6 +63,8 @@ port_counters_get(const struct app_port *p, struct port_counters *c)
 	for (unsigned int i = 0; i < app.nb_streams; i++) {
 		const struct fwd_stream *s = app.streams[i];
 
+		if (s->dead)
+			continue;
 		if (s->rx_port == p->id)
 			c->rx += rd(&s->c.rx);
 		if (s->tx_port == p->id) {
@@ -81,7 +93,7 @@ pair_of(unsigned int id)
 {
 	unsigned int peer = id ^ 1;
 
-	return peer < app.nb_ports ? peer : id;
+	return app_port_get(peer) != NULL ? peer : id;
 }
 
 static int
@@ -142,6 +154,14 @@ pool_size_needed(void)
 	return n;
 }
 
+/* Locally administered, one per port id: 52:54:00:00:<id high>:<id low> */
+void
+port_mac_default(struct app_port *p)
+{
+	p->mac = (struct rte_ether_addr){ { 0x52, 0x54, 0x00, 0x00, (uint8_t)(p->id >> 8),
+					    (uint8_t)p->id } };
+}
+
 /* The port table and queue counts; nothing created yet. */
 int
 ports_plan(void)
@@ -156,6 +176,7 @@ ports_plan(void)
 		if (app.nb_ports == VSTOP_MAX_PORTS)
 			break;
 		p = &app.ports[app.nb_ports];
+		p->used = true;
 		p->id = app.nb_ports++;
 		p->kind = PORT_ETHDEV;
 		p->eth_id = pid;
@@ -171,11 +192,11 @@ ports_plan(void)
 	for (i = 0; i < o->nb_vhost; i++) {
 		struct app_port *p = &app.ports[app.nb_ports];
 
+		p->used = true;
 		p->id = app.nb_ports++;
 		p->kind = PORT_VHOST;
 		p->nb_queues = o->vhost[i].queues;
-		/* Locally administered, one per port: 52:54:00:00:00:<id> */
-		p->mac = (struct rte_ether_addr){ { 0x52, 0x54, 0x00, 0x00, 0x00, (uint8_t)p->id } };
+		port_mac_default(p);
 	}
 	if (app.nb_ports == 0) {
 		fprintf(stderr, "vstop: no port: give --vhost PATH, or an ethdev with EAL "
@@ -223,7 +244,8 @@ ports_create(void)
 		}
 	}
 	for (i = 0; i < o->nb_vhost; i++) {
-		rc = vhost_port_create(&app.ports[app.nb_eth + i], &o->vhost[i]);
+		rc = vhost_port_create(&app.ports[app.nb_eth + i], &o->vhost[i],
+				       app_ctl_call_local);
 		if (rc != 0)
 			return rc;
 	}
@@ -236,7 +258,7 @@ ports_close(void)
 	for (unsigned int i = 0; i < app.nb_ports; i++) {
 		struct app_port *p = &app.ports[i];
 
-		if (p->kind == PORT_ETHDEV) {
+		if (p->used && p->kind == PORT_ETHDEV) {
 			rte_eth_dev_stop(p->eth_id);
 			rte_eth_dev_close(p->eth_id);
 		}
@@ -268,6 +290,8 @@ ports_print_stats(const char *why)
 		struct port_counters c;
 		struct vs_dev_info info;
 
+		if (!p->used)
+			continue;
 		port_counters_get(p, &c);
 		printf("stats port=%u kind=%s name=%s rx=%" PRIu64 " tx=%" PRIu64 " drop=%" PRIu64
 		       " held=%" PRIu64 " held_drop=%" PRIu64, p->id,

@@ -16,7 +16,7 @@
 #define TEL_TIMEOUT_MS 1000
 
 static int
-tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+tel_ports_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct rte_tel_data *ids, *names, *kinds, *status, *stops, *resumes;
 	char buf[RTE_TEL_MAX_STRING_LEN];
@@ -48,8 +48,12 @@ tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
 	for (uint16_t i = 0; i < aq_nb_ports(); i++) {
 		const struct app_port *p = aq_port(i);
 		struct vs_dev_info info;
-		bool vh = p->kind == PORT_VHOST;
-		bool have = vh && vs_ctl_dev_info(app.ctl, p->dev, &info, TEL_TIMEOUT_MS) == 0;
+		bool vh, have;
+
+		if (p == NULL)
+			continue;
+		vh = p->kind == PORT_VHOST;
+		have = vh && vs_ctl_dev_info(app.ctl, p->dev, &info, TEL_TIMEOUT_MS) == 0;
 
 		rte_tel_data_add_array_int(ids, i);
 		rte_tel_data_add_array_string(names, p->name);
@@ -60,7 +64,7 @@ tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_array_u64(resumes, have ? info.resumes : 0);
 	}
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_int(d, "nb_ports", (int)aq_nb_ports());
+	rte_tel_data_add_dict_int(d, "nb_ports", (int)aq_nb_ports_used());
 	rte_tel_data_add_dict_container(d, "ids", ids, 0);
 	rte_tel_data_add_dict_container(d, "names", names, 0);
 	rte_tel_data_add_dict_container(d, "kinds", kinds, 0);
@@ -114,7 +118,7 @@ add_queue_arrays(struct rte_tel_data *d, uint16_t port)
 }
 
 static int
-tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
+tel_port_locked(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct app_port *p;
 	struct port_counters pc;
@@ -132,6 +136,8 @@ tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	if (errno != 0 || (*end != '\0' && *end != ' ') || id >= aq_nb_ports())
 		return -EINVAL;
 	p = aq_port((uint16_t)id);
+	if (p == NULL)
+		return -EINVAL;
 
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_int(d, "port", (int)id);
@@ -188,6 +194,51 @@ tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+/* The port table may change (runtime attach / detach): read it under the command lock. */
+static int
+tel_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int rc;
+
+	cmd_lock_take();
+	rc = tel_ports_locked(cmd, params, d);
+	cmd_lock_give();
+	return rc;
+}
+
+static int
+tel_port(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int rc;
+
+	cmd_lock_take();
+	rc = tel_port_locked(cmd, params, d);
+	cmd_lock_give();
+	return rc;
+}
+
+/* The engine's counters (E1): epochs, passes, ops, the last stop batch. */
+static int
+tel_engine(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct vs_engine_stats st;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	vs_ctl_engine_stats(app.ctl, &st);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "devices", vs_ctl_nb_devs(app.ctl));
+	rte_tel_data_add_dict_u64(d, "epochs", st.epochs);
+	rte_tel_data_add_dict_u64(d, "passes", st.passes);
+	rte_tel_data_add_dict_u64(d, "ops", st.ops);
+	rte_tel_data_add_dict_u64(d, "stop_batches", st.batches);
+	rte_tel_data_add_dict_u64(d, "last_batch_stops", st.last_batch_stops);
+	rte_tel_data_add_dict_u64(d, "last_batch_ns", st.last_batch_ns);
+	rte_tel_data_add_dict_u64(d, "last_batch_epochs", st.last_batch_epochs);
+	rte_tel_data_add_dict_u64(d, "max_batch_stops", st.max_batch_stops);
+	return 0;
+}
+
 int
 vstop_telemetry_register(void)
 {
@@ -199,6 +250,10 @@ vstop_telemetry_register(void)
 		rc = rte_telemetry_register_cmd("/vstop/port", tel_port,
 			"One port: status, stop state, stop latency and histogram, counters, "
 			"per-queue counters. Parameters: int port_id");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/vstop/engine", tel_engine,
+			"The stop engine: devices, epoch barriers started, passes, ops, last stop "
+			"batch (stops, engine ns, epochs). No parameters");
 	if (rc != 0)
 		APP_LOG(WARNING, "telemetry endpoints not registered: %s", strerror(-rc));
 	return rc;

@@ -219,13 +219,18 @@ static const struct vs_backend_ops vhost_backend_ops = {
 static struct vhost_port *
 port_by_path(const char *path)
 {
-	for (unsigned int i = 0; i < app.nb_ports; i++) {
+	struct vhost_port *vp = NULL;
+
+	pthread_rwlock_rdlock(&app.ports_lock);
+	for (unsigned int i = 0; i < app.nb_ports && vp == NULL; i++) {
 		struct app_port *p = &app.ports[i];
 
-		if (p->kind == PORT_VHOST && strcmp(p->vh->path, path) == 0)
-			return p->vh;
+		if (p->used && p->kind == PORT_VHOST && p->vh != NULL &&
+		    strcmp(p->vh->path, path) == 0)
+			vp = p->vh;
 	}
-	return NULL;
+	pthread_rwlock_unlock(&app.ports_lock);
+	return vp;
 }
 
 uint16_t
@@ -366,6 +371,11 @@ cb_new_connection(int vid)
 		return -1;
 	}
 	pthread_mutex_lock(&vp->conn_lock);
+	if (vp->detaching) {
+		pthread_mutex_unlock(&vp->conn_lock);
+		VH_LOG(WARNING, "%s: port being detached: connection refused", path);
+		return -1;
+	}
 	if (vp->connected) {
 		/*
 		 * librte_vhost accepts on the listening socket before it reads the EOF of
@@ -523,8 +533,74 @@ static const struct rte_vhost_device_ops vhost_cb_ops = {
 
 /* ---- setup ---- */
 
+/*
+ * A single-producer single-consumer ring in rte_malloc memory, not a memzone: EAL has
+ * RTE_MAX_MEMZONE (2560) memzones, fewer than 1024 ports need rings.
+ */
+static struct rte_ring *
+ring_new(const char *name, unsigned int count)
+{
+	unsigned int flags = RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ;
+	ssize_t sz = rte_ring_get_memsize_elem(sizeof(void *), rte_align32pow2(count + 1));
+	struct rte_ring *r;
+
+	if (sz < 0)
+		return NULL;
+	r = rte_zmalloc(name, (size_t)sz, RTE_CACHE_LINE_SIZE);
+	if (r != NULL && rte_ring_init(r, name, count, flags) != 0) {
+		rte_free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static void
+port_free(struct app_port *port)
+{
+	struct vhost_port *vp = port->vh;
+
+	if (vp == NULL)
+		return;
+	for (uint16_t q = 0; q < OPT_MAX_QUEUES; q++) {
+		ring_drop_all(vp->hold[q]);
+		ring_drop_all(vp->loaded[q]);
+		rte_free(vp->hold[q]);
+		rte_free(vp->loaded[q]);
+	}
+	pthread_mutex_destroy(&vp->conn_lock);
+	pthread_mutex_destroy(&vp->xfer.lock);
+	pthread_cond_destroy(&vp->xfer.cond);
+	port->vh = NULL;
+	rte_free(vp);
+}
+
+static int vhost_port_setup(struct app_port *port, const struct opt_vhost *o,
+			    int (*call)(struct vs_op *op));
+
 int
-vhost_port_create(struct app_port *port, const struct opt_vhost *o)
+vhost_port_create(struct app_port *port, const struct opt_vhost *o,
+		  int (*call)(struct vs_op *op))
+{
+	int rc = vhost_port_setup(port, o, call);
+
+	if (rc < 0 && port->vh != NULL) {
+		if (port->dev != VS_DEV_NONE) {
+			struct vs_op *op = vs_op_alloc(VS_OP_DEV_DEL, port->dev);
+
+			if (op != NULL)
+				call(op);
+			port->dev = VS_DEV_NONE;
+		}
+		if (port->vh->path[0] != '\0')
+			rte_vhost_driver_unregister(port->vh->path);
+		port_free(port);
+	}
+	return rc;
+}
+
+static int
+vhost_port_setup(struct app_port *port, const struct opt_vhost *o,
+		 int (*call)(struct vs_op *op))
 {
 	struct vhost_port *vp;
 	uint64_t features, proto;
@@ -533,11 +609,11 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 	char name[RTE_RING_NAMESIZE];
 	int rc;
 
+	port->dev = VS_DEV_NONE;
 	vp = rte_zmalloc("vhost_port", sizeof(*vp), RTE_CACHE_LINE_SIZE);
 	if (vp == NULL)
 		return -ENOMEM;
 	vp->port = port;
-	snprintf(vp->path, sizeof(vp->path), "%s", o->path);
 	vp->client = o->client;
 	vp->nb_qp = o->queues;
 	vp->vid = -1;
@@ -552,13 +628,10 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 	for (uint16_t q = 0; q < vp->nb_qp; q++) {
 		if (app.opts.hold > 0) {
 			snprintf(name, sizeof(name), "vs_hold_%u_%u", port->id, q);
-			vp->hold[q] = rte_ring_create(name, app.opts.hold, SOCKET_ID_ANY,
-						      RING_F_SP_ENQ | RING_F_SC_DEQ |
-						      RING_F_EXACT_SZ);
+			vp->hold[q] = ring_new(name, app.opts.hold);
 		}
 		snprintf(name, sizeof(name), "vs_load_%u_%u", port->id, q);
-		vp->loaded[q] = rte_ring_create(name, VS_DEVSTATE_MAX_HELD, SOCKET_ID_ANY,
-						RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+		vp->loaded[q] = ring_new(name, VS_DEVSTATE_MAX_HELD);
 		if ((app.opts.hold > 0 && vp->hold[q] == NULL) || vp->loaded[q] == NULL) {
 			APP_LOG(ERR, "%s: cannot create hold rings: %s", vp->path,
 				rte_strerror(rte_errno));
@@ -568,10 +641,12 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 
 	if (vp->client)
 		flags |= RTE_VHOST_USER_CLIENT;
-	if (rte_vhost_driver_register(vp->path, flags) != 0) {
-		APP_LOG(ERR, "%s: cannot register vhost-user socket", vp->path);
+	if (rte_vhost_driver_register(o->path, flags) != 0) {
+		APP_LOG(ERR, "%s: cannot register vhost-user socket", o->path);
 		return -EINVAL;
 	}
+	/* From here on, a failure unregisters the path (vhost_port_create). */
+	snprintf(vp->path, sizeof(vp->path), "%s", o->path);
 	/*
 	 * Features: librte_vhost's net set (VHOST_F_LOG_ALL included, V6) plus the stop
 	 * features. rte_vhost_driver_set_features() would switch off librte_vhost's
@@ -602,7 +677,7 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o)
 	op->in.dev_add.config.status = 1; /* VIRTIO_NET_S_LINK_UP */
 	op->in.dev_add.config.mtu = RTE_ETHER_MTU;
 	op->in.dev_add.config.max_vq_pairs = vp->nb_qp;
-	rc = app_ctl_call_local(op);
+	rc = call(op);
 	if (rc < 0) {
 		APP_LOG(ERR, "%s: engine refused the device: %s", vp->path, strerror(-rc));
 		return rc;
@@ -652,7 +727,44 @@ vhost_port_start(struct vhost_port *vp)
 		APP_LOG(ERR, "%s: cannot start vhost-user socket", vp->path);
 		return -EIO;
 	}
+	vp->started = true;
 	return vp->client ? 0 : socket_perms(vp);
+}
+
+int
+vhost_port_unregister(struct vhost_port *vp, char *err, size_t errlen)
+{
+	/*
+	 * No front end is connected (the caller checked, and new connections are refused
+	 * since vp->detaching): unregistering closes the listening socket or stops the
+	 * reconnect attempts. If a connection slipped in meanwhile, librte_vhost closes it
+	 * here and our destroy callbacks run as at shutdown (V4).
+	 */
+	if (rte_vhost_driver_unregister(vp->path) != 0) {
+		snprintf(err, errlen, "%s: librte_vhost refused to unregister the socket",
+			 vp->path);
+		return -EBUSY;
+	}
+	if (!vp->client && vp->started && unlink(vp->path) != 0 && errno != ENOENT)
+		APP_LOG(WARNING, "%s: cannot remove the socket file: %s", vp->path,
+			strerror(errno));
+	vp->started = false;
+	return 0;
+}
+
+void
+vhost_port_free(struct app_port *port)
+{
+	struct vs_op *op;
+	int rc;
+
+	op = vs_op_alloc(VS_OP_DEV_DEL, port->dev);
+	rc = op != NULL ? app_ctl_call(op) : -ENOMEM;
+	if (rc < 0)
+		APP_LOG(ERR, "%s: the engine kept device %u: %s", port->vh->path, port->dev,
+			strerror(-rc));
+	port->dev = VS_DEV_NONE;
+	port_free(port);
 }
 
 void

@@ -76,10 +76,27 @@ struct vhost_port {
 	/* Totals carried in from a loaded device state (M1 counters). */
 	uint64_t base_rx, base_tx, base_held_drops;
 	struct devstate_xfer xfer;
+	/* port detach under way: a new connection is refused (conn_lock). */
+	bool detaching;
+	bool started;         /* rte_vhost_driver_start() succeeded */
 };
 
-/* Create the vhost port @p port from @p o: socket registered, engine device added. */
-int vhost_port_create(struct app_port *port, const struct opt_vhost *o);
+/*
+ * Create the vhost port @p port from @p o: socket registered, engine device added
+ * through @p call (app_ctl_call_local() at start-up, app_ctl_call() at runtime). On
+ * failure what was done is undone (port->vh is NULL).
+ */
+int vhost_port_create(struct app_port *port, const struct opt_vhost *o,
+		      int (*call)(struct vs_op *op));
+/*
+ * Undo vhost_port_create() for a port without a connection (port detach), in two steps.
+ * Unregister: the socket is closed (a server socket file removed) and no callback comes
+ * any more; @return 0 or -errno (then nothing changed). Free: the engine device is
+ * deleted (it must have no streams left), rings and memory freed, port->vh NULL.
+ * Command lock held, control lcore running.
+ */
+int vhost_port_unregister(struct vhost_port *vp, char *err, size_t errlen);
+void vhost_port_free(struct app_port *port);
 /* Start listening / connecting. After the engine runs (callbacks post ops). */
 int vhost_port_start(struct vhost_port *vp);
 /* Unregister the socket: closes the connection (destroy_device waits for the engine). */

@@ -18,8 +18,13 @@
 #include "vs_ctl.h"
 #include "options.h"
 
-#define VSTOP_MAX_PORTS   32
-#define VSTOP_MAX_STREAMS 1024
+#include <pthread.h>
+
+#include <rte_ethdev.h>
+
+/* ethdevs (RTE_MAX_ETHPORTS) then up to OPT_MAX_VHOST vhost-user ports */
+#define VSTOP_MAX_PORTS   (RTE_MAX_ETHPORTS + OPT_MAX_VHOST)
+#define VSTOP_MAX_STREAMS 8192
 
 extern int vstop_app_logtype;
 extern int vstop_vhost_logtype;
@@ -38,6 +43,7 @@ struct vhost_port;
 
 /* One port as the application numbers them: ethdevs first, then vhost ports. */
 struct app_port {
+	bool used;                  /* a port has this id (ids of detached ports are free) */
 	uint16_t id;
 	enum port_kind kind;
 	char name[128];
@@ -64,7 +70,13 @@ struct app {
 	struct vs_ctl *ctl;
 	struct rte_mempool *pool;
 	struct app_port ports[VSTOP_MAX_PORTS];
-	unsigned int nb_ports;
+	unsigned int nb_ports;      /* 1 + the highest port id in use (ids may have holes) */
+	/*
+	 * Taken for writing while a port is added to or removed from the table (runtime
+	 * attach / detach), for reading by librte_vhost's callbacks that look a port up by
+	 * path. Never taken by a polling lcore.
+	 */
+	pthread_rwlock_t ports_lock;
 	unsigned int nb_eth;
 	struct fwd_stream *streams[VSTOP_MAX_STREAMS];
 	unsigned int nb_streams;
@@ -86,11 +98,23 @@ struct port_counters {
 
 /* port.c */
 void port_counters_get(const struct app_port *p, struct port_counters *c);
+void port_mac_default(struct app_port *p);
 int ports_plan(void);
 int ports_create(void);
 void ports_close(void);
 void ports_print_stats(const char *why);
 int app_ctl_call_local(struct vs_op *op);
+/* Run @p op on the running control lcore and free it (unless it timed out). */
+int app_ctl_call(struct vs_op *op);
+/* The port @p id if it is in use, else NULL. */
+static inline struct app_port *
+app_port_get(unsigned int id)
+{
+	return id < app.nb_ports && app.ports[id].used ? &app.ports[id] : NULL;
+}
+/* Runtime ports (port_rt.c). Command lock held. @return the port id / 0, or -errno. */
+int port_attach_vhost(const char *spec, char *err, size_t errlen);
+int port_detach(uint16_t id, char *err, size_t errlen);
 
 /* fwd_setup.c */
 int lcore_map_check(void);

@@ -63,7 +63,7 @@ vs_now_ns(void)
 struct vs_ctl *
 vs_ctl_create(const struct vs_ctl_params *params)
 {
-	unsigned int ring_size = params->ring_size ? params->ring_size : 1024;
+	unsigned int ring_size = params->ring_size ? params->ring_size : 4096;
 	struct vs_ctl *ctl;
 	ssize_t sz;
 
@@ -93,6 +93,9 @@ vs_ctl_create(const struct vs_ctl_params *params)
 	if (rte_rcu_qsbr_init(ctl->qsv, params->nb_pollers) != 0)
 		goto fail;
 
+	ctl->iters0 = calloc((size_t)VS_MAX_DEVS * params->nb_pollers, sizeof(uint64_t));
+	if (ctl->iters0 == NULL)
+		goto fail;
 	if (posix_memalign((void **)&ctl->pollers, RTE_CACHE_LINE_SIZE,
 			   sizeof(*ctl->pollers) * params->nb_pollers) != 0)
 		goto fail;
@@ -127,18 +130,20 @@ vs_ctl_free(struct vs_ctl *ctl)
 		return;
 	if (ctl->ring != NULL)
 		while (rte_ring_dequeue(ctl->ring, (void **)&op) == 0)
-			vs_op_complete(op, -ESHUTDOWN);
+			vs_op_complete(ctl, op, -ESHUTDOWN);
+	ctl->batching = false;
 	/* Ops still waiting for a stop, a resume or an epoch: answered, freed if abandoned. */
 	for (unsigned int i = 0; i < VS_MAX_DEVS; i++) {
-		vs_op_list_complete(&ctl->devs[i].quiesce_waiters, -ESHUTDOWN);
-		vs_op_list_complete(&ctl->devs[i].resume_waiters, -ESHUTDOWN);
+		vs_op_list_complete(ctl, &ctl->devs[i].quiesce_waiters, -ESHUTDOWN);
+		vs_op_list_complete(ctl, &ctl->devs[i].resume_waiters, -ESHUTDOWN);
 	}
-	vs_op_list_complete(&ctl->epoch_waiters, -ESHUTDOWN);
+	vs_op_list_complete(ctl, &ctl->epoch_waiters, -ESHUTDOWN);
 	if (ctl->pollers != NULL)
 		vs_publish_release(ctl);
 	if (ctl->efd >= 0)
 		close(ctl->efd);
 	free(ctl->pollers);
+	free(ctl->iters0);
 	free(ctl->qsv);
 	free(ctl->ring);
 	free(ctl);
@@ -182,8 +187,8 @@ vs_op_free(struct vs_op *op)
  * it to the engine). The eventfd is written before state_ changes, so a waiter that sees
  * DONE never closes an fd the engine is about to write.
  */
-void
-vs_op_complete(struct vs_op *op, int result)
+static void
+op_complete_now(struct vs_op *op, int result)
 {
 	uint32_t old;
 
@@ -204,6 +209,39 @@ vs_op_complete(struct vs_op *op, int result)
 		vs_op_free(op);
 }
 
+/*
+ * While a pass batches (vs_ctl_private.h), completions wait for the end of the pass, so
+ * that a caller never sees its op done before the lists and statuses it changed are out.
+ */
+void
+vs_op_complete(struct vs_ctl *ctl, struct vs_op *op, int result)
+{
+	if (ctl == NULL || !ctl->batching) {
+		op_complete_now(op, result);
+		return;
+	}
+	op->result = result;
+	op->next_ = NULL;
+	if (ctl->done_tail != NULL)
+		ctl->done_tail->next_ = op;
+	else
+		ctl->done_head = op;
+	ctl->done_tail = op;
+}
+
+/* The completions a pass queued, in the order they were made. */
+void
+vs_ctl_complete_queued(struct vs_ctl *ctl)
+{
+	struct vs_op *op = ctl->done_head, *next;
+
+	ctl->done_head = ctl->done_tail = NULL;
+	for (; op != NULL; op = next) {
+		next = op->next_;
+		op_complete_now(op, op->result);
+	}
+}
+
 void
 vs_op_list_push(struct vs_op_list *l, struct vs_op *op)
 {
@@ -212,14 +250,14 @@ vs_op_list_push(struct vs_op_list *l, struct vs_op *op)
 }
 
 void
-vs_op_list_complete(struct vs_op_list *l, int result)
+vs_op_list_complete(struct vs_ctl *ctl, struct vs_op_list *l, int result)
 {
 	struct vs_op *op = l->head, *next;
 
 	l->head = NULL;
 	for (; op != NULL; op = next) {
 		next = op->next_;
-		vs_op_complete(op, result);
+		vs_op_complete(ctl, op, result);
 	}
 }
 
@@ -251,6 +289,26 @@ vs_ctl_post(struct vs_ctl *ctl, struct vs_op *op)
 	if (rc < 0)
 		vs_op_free(op);
 	return rc;
+}
+
+int
+vs_ctl_submit_bulk(struct vs_ctl *ctl, struct vs_op *const *ops, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (ops[i]->efd_ < 0) {
+			ops[i]->efd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (ops[i]->efd_ < 0)
+				return -errno;
+		}
+		ops[i]->state_ = VS_OPS_PENDING;
+	}
+	if (n == 0)
+		return 0;
+	/* All or nothing, made visible to the consumer at once (one tail update). */
+	if (rte_ring_mp_enqueue_bulk(ctl->ring, (void *const *)ops, n, NULL) != n)
+		return -ENOBUFS;
+	ctl_wake(ctl);
+	return 0;
 }
 
 int
@@ -319,33 +377,67 @@ ctl_busy(const struct vs_ctl *ctl)
 	if (ctl->nb_retired > 0)
 		return true;
 #endif
-	for (unsigned int i = 0; i < VS_MAX_DEVS; i++)
+	for (unsigned int i = 0; i < ctl->devs_end; i++)
 		if (ctl->devs[i].used && ctl->devs[i].phase != VS_PHASE_IDLE)
 			return true;
 	return false;
+}
+
+/* E1: what the stops begun in this pass are, for the batch counters. */
+static void
+batch_begin(struct vs_ctl *ctl)
+{
+	if (ctl->pass_stops == 0)
+		return;
+	ctl->batch_seq++;
+	ctl->batch_left = ctl->pass_stops;
+	ctl->batch_size = ctl->pass_stops;
+	ctl->batch_t0 = ctl->pass_t0;
+	ctl->batch_epochs0 = ctl->es.epochs;
+	__atomic_store_n(&ctl->es.batches, ctl->es.batches + 1, __ATOMIC_RELAXED);
+	ctl->pass_stops = 0;
 }
 
 int
 vs_ctl_run_once(struct vs_ctl *ctl)
 {
 	struct vs_op *ops[32];
-	unsigned int n;
+	unsigned int n, nops = 0;
 	int done = 0;
 
+	/*
+	 * Every op queued now runs in this pass, with one publish at its end: stops that
+	 * arrive together share one epoch barrier (E1).
+	 */
+	ctl->batching = true;
+	ctl->now_cache = 0;
+	ctl->iters_valid = false;
 	while ((n = rte_ring_sc_dequeue_burst(ctl->ring, (void **)ops, RTE_DIM(ops), NULL)) > 0) {
 		for (unsigned int i = 0; i < n; i++) {
 			struct vs_op *op = ops[i];
 			int rc = op->type < VS_OP__MAX ? vs_op_table[op->type](ctl, op) : -EINVAL;
 
 			if (rc != VS_OP_PENDING)
-				vs_op_complete(op, rc);
+				vs_op_complete(ctl, op, rc);
 			done++;
 		}
+		nops += n;
 	}
-	for (uint16_t d = 0; d < VS_MAX_DEVS; d++)
+	batch_begin(ctl);
+	vs_batch_flush(ctl);
+	if (nops > 0) {
+		__atomic_store_n(&ctl->es.passes, ctl->es.passes + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&ctl->es.ops, ctl->es.ops + nops, __ATOMIC_RELAXED);
+	}
+	/* The same for what the devices' phases do in this pass (drains, resumes). */
+	ctl->batching = true;
+	ctl->now_cache = 0;
+	ctl->iters_valid = false;
+	for (unsigned int d = 0; d < ctl->devs_end; d++)
 		if (ctl->devs[d].used && ctl->devs[d].phase != VS_PHASE_IDLE)
-			done += vs_dev_advance(ctl, d);
+			done += vs_dev_advance(ctl, (uint16_t)d);
 	done += vs_epoch_advance(ctl);
+	vs_batch_flush(ctl);
 	return done;
 }
 
@@ -408,8 +500,25 @@ vs_ctl_nb_devs(const struct vs_ctl *ctl)
 }
 
 void
-vs_dev_publish_status(struct vs_dev *d)
+vs_ctl_engine_stats(const struct vs_ctl *ctl, struct vs_engine_stats *st)
 {
+	const uint64_t *src = (const uint64_t *)&ctl->es;
+	uint64_t *dst = (uint64_t *)st;
+
+	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+void
+vs_dev_publish_status(struct vs_ctl *ctl, struct vs_dev *d)
+{
+	if (ctl->batching) {
+		if (!d->status_dirty) {
+			d->status_dirty = true;
+			ctl->nb_status_dirty++;
+		}
+		return;
+	}
 	__atomic_store_n(&d->shown, vs_status_show(&d->reg), __ATOMIC_RELEASE);
 }
 

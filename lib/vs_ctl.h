@@ -35,7 +35,7 @@
 #include "vs_status.h"
 
 #define VS_DEV_NONE     UINT16_MAX
-#define VS_MAX_DEVS     64
+#define VS_MAX_DEVS     1024 /**< librte_vhost's RTE_MAX_VHOST_DEVICE */
 #define VS_MAX_VQS      128 /**< per device (64 queue pairs) */
 #define VS_MAX_POLLERS  64
 #define VS_DEV_NAME_LEN 64
@@ -112,6 +112,23 @@ struct vs_dev_info {
 	uint64_t last_stop_iters;
 	uint64_t last_stop_iters_max;      /**< same, fastest owning poller */
 	uint64_t stop_hist[8];             /**< stop latency: <10us <100us <1ms <10ms <100ms <1s <10s more */
+};
+
+/**
+ * Engine-wide counters (E1). Read lock-free with vs_ctl_engine_stats(); each is written
+ * by the control lcore only.
+ */
+struct vs_engine_stats {
+	uint64_t epochs;           /**< epoch tokens started: one per publish that swapped lists */
+	uint64_t passes;           /**< control-loop passes that ran at least one op */
+	uint64_t ops;              /**< ops run */
+	uint64_t batches;          /**< stop batches: passes that began at least one stop */
+	uint64_t last_batch_stops; /**< stops begun in the last batch that completed */
+	/** That batch: first stop request taken to the last bit shown (engine time). */
+	uint64_t last_batch_ns;
+	/** Epoch tokens started from the batch's pass to its last bit shown (E1: 1). */
+	uint64_t last_batch_epochs;
+	uint64_t max_batch_stops;  /**< largest completed batch */
 };
 
 /** Op types: the ops table of the engine (vDPA-like). */
@@ -203,7 +220,7 @@ struct vs_op {
 /** Engine parameters. */
 struct vs_ctl_params {
 	unsigned int nb_pollers;     /**< polling lcores, 1..VS_MAX_POLLERS */
-	unsigned int ring_size;      /**< op ring slots (power of 2), default 1024 */
+	unsigned int ring_size;      /**< op ring slots (power of 2), default 4096 */
 	uint64_t stop_timeout_ns;    /**< R11 deadline, default 1 s */
 	/**
 	 * How long vs_ctl_main() spins while a stop is under way before it yields its core,
@@ -269,6 +286,17 @@ bool vs_op_done(const struct vs_op *op);
  * without giving it up, use vs_op_done(). Any thread except the control lcore.
  */
 int vs_ctl_wait(struct vs_op *op, int timeout_ms);
+
+/**
+ * Post @p n ops as one: either all of them are queued, at once (the control lcore sees
+ * all or none), or none is (-ENOBUFS). The caller keeps them, as with vs_ctl_submit().
+ * Ops queued together are run in one control-loop pass: their stops share one epoch
+ * barrier (E1). Any thread. @return 0 or -ENOBUFS / -errno.
+ */
+int vs_ctl_submit_bulk(struct vs_ctl *ctl, struct vs_op *const *ops, unsigned int n);
+
+/** Engine counters, lock-free. Any thread. */
+void vs_ctl_engine_stats(const struct vs_ctl *ctl, struct vs_engine_stats *st);
 
 /** Free an op the caller owns. */
 void vs_op_free(struct vs_op *op);

@@ -30,7 +30,8 @@ op_is_stop_request(const struct vs_op *op)
 
 /* Complete the waiters a predicate selects, keep the others. */
 static void
-complete_waiters_if(struct vs_op_list *l, bool (*pred)(const struct vs_op *), int result)
+complete_waiters_if(struct vs_ctl *ctl, struct vs_op_list *l, bool (*pred)(const struct vs_op *),
+		    int result)
 {
 	struct vs_op **pp = &l->head;
 
@@ -39,7 +40,7 @@ complete_waiters_if(struct vs_op_list *l, bool (*pred)(const struct vs_op *), in
 
 		if (pred(op)) {
 			*pp = op->next_;
-			vs_op_complete(op, result);
+			vs_op_complete(ctl, op, result);
 		} else {
 			pp = &op->next_;
 		}
@@ -69,7 +70,7 @@ static void
 dev_quiesce_start(struct vs_ctl *ctl, struct vs_dev *d)
 {
 	vs_publish(ctl);
-	d->token = ctl->last_token;
+	d->token = vs_publish_token(ctl);
 	d->phase = VS_PHASE_QUIESCE_EPOCH;
 }
 
@@ -78,10 +79,14 @@ dev_stop_start(struct vs_ctl *ctl, struct vs_dev *d, enum vs_status_action act, 
 {
 	uint16_t id = dev_id(ctl, d);
 
-	d->t0_ns = vs_now_ns();
+	d->t0_ns = vs_ctl_now(ctl);
 	d->deadline_ns = d->t0_ns + ctl->stop_timeout_ns;
 	d->deadline_reported = false;
 	vs_dev_snapshot_iters(ctl, id);
+	/* E1: the stops begun in one pass are one batch, under one epoch. */
+	if (ctl->pass_stops++ == 0)
+		ctl->pass_t0 = d->t0_ns;
+	d->batch = ctl->batch_seq + 1;
 	vs_status_apply(&d->reg, act, base);
 	dev_quiesce_start(ctl, d);
 	VS_LOG(DEBUG, "%s: %s requested", d->name, act == VS_ACT_STOP ? "stop" : "suspend");
@@ -101,48 +106,56 @@ hist_bucket(uint64_t ns)
 }
 
 static void
+batch_stop_done(struct vs_ctl *ctl, struct vs_dev *d, uint64_t now)
+{
+	struct vs_engine_stats *es = &ctl->es;
+
+	if (d->batch != ctl->batch_seq || ctl->batch_left == 0 || --ctl->batch_left > 0)
+		return;
+	__atomic_store_n(&es->last_batch_stops, ctl->batch_size, __ATOMIC_RELAXED);
+	__atomic_store_n(&es->last_batch_ns, now - ctl->batch_t0, __ATOMIC_RELAXED);
+	__atomic_store_n(&es->last_batch_epochs, es->epochs - ctl->batch_epochs0,
+			 __ATOMIC_RELAXED);
+	if (ctl->batch_size > es->max_batch_stops)
+		__atomic_store_n(&es->max_batch_stops, ctl->batch_size, __ATOMIC_RELAXED);
+}
+
+static void
 dev_quiesce_done(struct vs_ctl *ctl, struct vs_dev *d)
 {
-	bool stopped = false;
-
 	d->phase = VS_PHASE_IDLE;
 	if (d->reg.state == VS_RUN_STOPPING) {
-		uint64_t ns = vs_now_ns() - d->t0_ns;
+		uint64_t now = vs_ctl_now(ctl), ns = now - d->t0_ns;
 
 		vs_status_stop_done(&d->reg); /* R6: only now does a read show the bit */
 		d->stats.stops++;
 		d->stats.last_stop_ns = ns;
 		d->stats.stop_hist[hist_bucket(ns)]++;
-		stopped = true;
+		batch_stop_done(ctl, d, now);
+		/* The backend's notice and the log line: after the bit shows (vs_batch_flush). */
+		if (!d->notify_stopped) {
+			d->notify_stopped = true;
+			ctl->nb_notify_stopped++;
+		}
 	}
-	vs_dev_publish_status(d);
-	vs_op_list_complete(&d->quiesce_waiters, 0);
-	/*
-	 * The backend's notice and the log line come after the bit is shown and the waiters
-	 * are answered: a log line (DPDK writes it to stderr and to syslog) costs more than
-	 * the stop itself, and the driver is waiting for the bit, not for the log.
-	 */
-	if (stopped) {
-		if (d->ops->stopped != NULL)
-			d->ops->stopped(d->priv);
-		VS_LOG(DEBUG, "%s: stopped in %lu ns, %lu loop iterations", d->name,
-		       (unsigned long)d->stats.last_stop_ns,
-		       (unsigned long)d->stats.last_stop_iters);
-	}
+	vs_dev_publish_status(ctl, d);
+	vs_op_list_complete(ctl, &d->quiesce_waiters, 0);
+	if (!ctl->batching)
+		vs_batch_flush(ctl); /* not in a pass (cannot happen today): notify now */
 }
 
 /* R11: report a stop that is late, once; it goes on, and the driver may cancel it. */
 static void
-dev_check_deadline(struct vs_dev *d, const char *why)
+dev_check_deadline(struct vs_ctl *ctl, struct vs_dev *d, const char *why)
 {
 	if (d->deadline_reported || d->reg.state != VS_RUN_STOPPING ||
-	    vs_now_ns() < d->deadline_ns)
+	    vs_ctl_now(ctl) < d->deadline_ns)
 		return;
 	d->deadline_reported = true;
 	d->stats.deadline_misses++;
 	VS_LOG(WARNING, "%s: stop not complete after %lu ms (%s); status stays without the bit",
 	       d->name, (unsigned long)((vs_now_ns() - d->t0_ns) / 1000000), why);
-	complete_waiters_if(&d->quiesce_waiters, op_is_stop_request, -ETIMEDOUT);
+	complete_waiters_if(ctl, &d->quiesce_waiters, op_is_stop_request, -ETIMEDOUT);
 }
 
 static void
@@ -159,16 +172,16 @@ dev_resume_finish(struct vs_ctl *ctl, struct vs_dev *d)
 		d->reg.base |= VS_STATUS_NEEDS_RESET;
 		VS_LOG(ERR, "%s: resume failed (%s): DEVICE_NEEDS_RESET", d->name, strerror(-rc));
 		vs_publish(ctl);
-		vs_dev_publish_status(d);
-		vs_op_list_complete(&d->resume_waiters, rc);
+		vs_dev_publish_status(ctl, d);
+		vs_op_list_complete(ctl, &d->resume_waiters, rc);
 		return;
 	}
 	vs_status_apply(&d->reg, VS_ACT_RESUME, d->resume_base);
 	d->stats.resumes++;
 	vs_publish(ctl);           /* R9: streams live again ... */
-	vs_dev_publish_status(d);  /* ... before the bit shows cleared */
+	vs_dev_publish_status(ctl, d);  /* ... before the bit shows cleared */
 	config_flush_pending(d);
-	vs_op_list_complete(&d->resume_waiters, 0);
+	vs_op_list_complete(ctl, &d->resume_waiters, 0);
 }
 
 int
@@ -180,7 +193,7 @@ vs_dev_advance(struct vs_ctl *ctl, uint16_t dev)
 	switch (d->phase) {
 	case VS_PHASE_QUIESCE_EPOCH:
 		if (!vs_epoch_passed(ctl, d->token)) {
-			dev_check_deadline(d, "waiting for polling lcores");
+			dev_check_deadline(ctl, d, "waiting for polling lcores");
 			return 0;
 		}
 		/*
@@ -195,11 +208,11 @@ vs_dev_advance(struct vs_ctl *ctl, uint16_t dev)
 	case VS_PHASE_DRAIN:
 		rc = (d->attached && d->ops->drain != NULL) ? d->ops->drain(d->priv) : 0;
 		if (rc == -EAGAIN) {
-			dev_check_deadline(d, "drain not finished");
+			dev_check_deadline(ctl, d, "drain not finished");
 			return 0;
 		}
 		if (rc < 0) {
-			dev_check_deadline(d, strerror(-rc));
+			dev_check_deadline(ctl, d, strerror(-rc));
 			return 0;
 		}
 		dev_quiesce_done(ctl, d);
@@ -228,7 +241,7 @@ dev_resume_start(struct vs_ctl *ctl, struct vs_dev *d, uint8_t base, struct vs_o
 	d->resuming = true;
 	if (d->attached && vs_dev_has_park(ctl, dev_id(ctl, d))) {
 		vs_publish(ctl);
-		d->token = ctl->last_token;
+		d->token = vs_publish_token(ctl);
 		d->phase = VS_PHASE_RESUME_EPOCH;
 		if (waiter == NULL)
 			return 0;
@@ -246,11 +259,11 @@ dev_stop_cancel(struct vs_ctl *ctl, struct vs_dev *d, uint8_t base)
 	vs_status_apply(&d->reg, VS_ACT_CANCEL, base);
 	d->phase = VS_PHASE_IDLE;
 	d->stats.cancels++;
-	complete_waiters_if(&d->quiesce_waiters, op_is_stop_request, -ECANCELED);
+	complete_waiters_if(ctl, &d->quiesce_waiters, op_is_stop_request, -ECANCELED);
 	vs_publish(ctl);
 	if (d->quiesce_req && d->quiesce_waiters.head != NULL)
 		dev_quiesce_start(ctl, d); /* a V1 quiesce still waits: let it finish */
-	vs_dev_publish_status(d);
+	vs_dev_publish_status(ctl, d);
 	config_flush_pending(d);
 	VS_LOG(INFO, "%s: stop cancelled", d->name);
 }
@@ -263,7 +276,7 @@ dev_resume_abort(struct vs_ctl *ctl, struct vs_dev *d)
 	d->resuming = false;
 	if (d->phase == VS_PHASE_RESUME_EPOCH)
 		d->phase = VS_PHASE_IDLE;
-	vs_op_list_complete(&d->resume_waiters, -ECANCELED);
+	vs_op_list_complete(ctl, &d->resume_waiters, -ECANCELED);
 	vs_publish(ctl);
 }
 
@@ -272,7 +285,7 @@ static int
 dev_reset(struct vs_ctl *ctl, struct vs_dev *d, struct vs_op *waiter)
 {
 	dev_resume_abort(ctl, d);
-	complete_waiters_if(&d->quiesce_waiters, op_is_stop_request, -ECANCELED);
+	complete_waiters_if(ctl, &d->quiesce_waiters, op_is_stop_request, -ECANCELED);
 	vs_status_apply(&d->reg, VS_ACT_RESET, 0);
 	d->quiesce_req = true;
 	if (d->config_pending_set) {
@@ -283,7 +296,7 @@ dev_reset(struct vs_ctl *ctl, struct vs_dev *d, struct vs_op *waiter)
 	if (d->ops->reset != NULL)
 		d->ops->reset(d->priv);
 	dev_quiesce_start(ctl, d);
-	vs_dev_publish_status(d);
+	vs_dev_publish_status(ctl, d);
 	if (waiter == NULL)
 		return 0;
 	vs_op_list_push(&d->quiesce_waiters, waiter);
@@ -321,7 +334,9 @@ op_dev_add(struct vs_ctl *ctl, struct vs_op *op)
 		memset(d->vq_ready, 1, sizeof(d->vq_ready));
 		d->config = a->config;
 		__atomic_store_n(&d->used, true, __ATOMIC_RELEASE);
-		vs_dev_publish_status(d);
+		if (i >= ctl->devs_end)
+			ctl->devs_end = i + 1u;
+		vs_dev_publish_status(ctl, d);
 		return i;
 	}
 	return -ENOSPC;
@@ -347,6 +362,12 @@ op_dev_del(struct vs_ctl *ctl, struct vs_op *op)
 	if (d->attached || d->phase != VS_PHASE_IDLE || dev_in_streams(ctl, op->dev))
 		return -EBUSY;
 	__atomic_store_n(&d->used, false, __ATOMIC_RELEASE);
+	if (d->status_dirty) {
+		d->status_dirty = false;
+		ctl->nb_status_dirty--;
+	}
+	while (ctl->devs_end > 0 && !ctl->devs[ctl->devs_end - 1].used)
+		ctl->devs_end--;
 	return 0;
 }
 
@@ -411,14 +432,14 @@ status_write(struct vs_ctl *ctl, struct vs_dev *d, uint8_t value, struct vs_op *
 			d->quiesce_req = false;
 		vs_status_apply(&d->reg, act, base);
 		vs_publish(ctl);
-		vs_dev_publish_status(d);
+		vs_dev_publish_status(ctl, d);
 		return 0;
 	case VS_ACT_RESET:
 		return dev_reset(ctl, d, waiter);
 	case VS_ACT_STOP:
 	case VS_ACT_SUSPEND:
 		dev_stop_start(ctl, d, act, base);
-		vs_dev_publish_status(d);
+		vs_dev_publish_status(ctl, d);
 		break;
 	case VS_ACT_MERGE:
 		d->stats.merged++;
@@ -489,7 +510,7 @@ op_stop_common(struct vs_ctl *ctl, struct vs_op *op, enum vs_stop_kind kind)
 	if (d->reg.state == VS_RUN_RUNNING) {
 		dev_stop_start(ctl, d, kind == VS_STOP_SUSPEND ? VS_ACT_SUSPEND : VS_ACT_STOP,
 			       d->reg.base);
-		vs_dev_publish_status(d);
+		vs_dev_publish_status(ctl, d);
 	} else {
 		d->stats.merged++;
 		dev_resume_abort(ctl, d);
@@ -570,7 +591,7 @@ op_set_needs_reset(struct vs_ctl *ctl, struct vs_op *op)
 	if (!(d->reg.base & VS_STATUS_NEEDS_RESET))
 		VS_LOG(ERR, "%s: DEVICE_NEEDS_RESET", d->name);
 	d->reg.base |= VS_STATUS_NEEDS_RESET;
-	vs_dev_publish_status(d);
+	vs_dev_publish_status(ctl, d);
 	return op_quiesce(ctl, op);
 }
 
@@ -686,6 +707,12 @@ op_stream_add(struct vs_ctl *ctl, struct vs_op *op)
 		ctl->stream_used[i] = true;
 		if (i >= ctl->streams_end)
 			ctl->streams_end = i + 1;
+		if (s->rx_dev != VS_DEV_NONE)
+			ctl->devs[s->rx_dev].owners |= 1ull << s->poller;
+		if (s->tx_dev != VS_DEV_NONE)
+			ctl->devs[s->tx_dev].owners |= 1ull << s->poller;
+		if (s->tx_dev != VS_DEV_NONE && s->park != NULL)
+			ctl->devs[s->tx_dev].nb_park++;
 		vs_publish(ctl);
 		return (int)i;
 	}
@@ -702,6 +729,8 @@ op_stream_del(struct vs_ctl *ctl, struct vs_op *op)
 	ctl->stream_used[id] = false;
 	while (ctl->streams_end > 0 && !ctl->stream_used[ctl->streams_end - 1])
 		ctl->streams_end--;
+	vs_dev_owners_update(ctl, ctl->streams[id].rx_dev);
+	vs_dev_owners_update(ctl, ctl->streams[id].tx_dev);
 	vs_publish(ctl);
 	vs_epoch_wait_op(ctl, op);
 	return VS_OP_PENDING;

@@ -11,7 +11,10 @@
 
 #include "vs_ctl.h"
 
-#define VS_MAX_STREAMS 1024
+#define VS_MAX_STREAMS 8192
+
+/* A token that the publish at the end of the current pass will give (batching). */
+#define VS_TOKEN_PENDING UINT64_MAX
 
 #define VS_LOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, vs_ctl_logtype, "vstop.ctl: " fmt "\n", ##__VA_ARGS__)
@@ -50,7 +53,8 @@ struct vs_dev {
 	uint64_t t0_ns;        /* request time of the stop under way */
 	uint64_t deadline_ns;
 	bool deadline_reported;
-	uint64_t iters0[VS_MAX_POLLERS];
+	uint64_t owners;       /* bit p: poller p runs a stream that names the device */
+	unsigned int nb_park;  /* streams with a park handler whose tx side is the device */
 	struct vs_op_list quiesce_waiters; /* complete when the quiesce (and stop) is done */
 	struct vs_op_list resume_waiters;
 
@@ -59,6 +63,9 @@ struct vs_dev {
 	bool config_pending_set;
 
 	uint8_t shown;         /* published status: read lock-free by any thread */
+	bool status_dirty;     /* shown is to be published at the end of this pass */
+	bool notify_stopped;   /* ops->stopped and the log line, after the pass */
+	uint64_t batch;        /* E1: the stop batch (ctl->batch_seq) this stop began in */
 	struct vs_dev_info stats; /* counters part of the info */
 };
 
@@ -79,6 +86,13 @@ struct vs_ctl {
 	struct vs_poller *pollers;
 
 	struct vs_dev devs[VS_MAX_DEVS];
+	/*
+	 * Per device, the owning pollers' loop counters when its stop began (UINT64_MAX: not
+	 * an owner): VS_MAX_DEVS x nb_pollers, kept out of struct vs_dev so that a pass over
+	 * many devices touches less memory.
+	 */
+	uint64_t *iters0;
+	unsigned int devs_end;    /* 1 + the highest used device slot */
 	struct vs_stream streams[VS_MAX_STREAMS];
 	bool stream_used[VS_MAX_STREAMS];
 	unsigned int streams_end; /* 1 + the highest used slot: loops over streams stop here */
@@ -88,24 +102,72 @@ struct vs_ctl {
 	unsigned int nb_retired, max_retired;
 	uint64_t last_token;   /* token started by the last publish that removed something */
 	struct vs_op_list epoch_waiters; /* ops that complete after their token (op->token_) */
+
+	/*
+	 * E1, batching: while a control-loop pass runs its ops (and again while it advances
+	 * the devices), a publish only marks the lists dirty, status publications and op
+	 * completions are queued, and the pass ends with one publish (one epoch token for
+	 * everything the pass changed), then the statuses, then the completions, in that
+	 * order (R9: streams before the bit; a caller sees its op done only after both).
+	 */
+	bool batching;
+	bool publish_pending;
+	uint64_t now_cache;    /* the pass's clock reading (vs_ctl_now), 0 = not read yet */
+	/* The pollers' loop counters as this pass read them (each read is a cache miss on
+	 * a line the poller writes): read once per pass, not once per device. */
+	bool iters_valid;
+	uint64_t epoch_seen;   /* every token up to this one has passed (per pass cache) */
+	uint64_t iters_pass[VS_MAX_POLLERS];
+	unsigned int nb_status_dirty;
+	unsigned int nb_notify_stopped;
+	struct vs_op *done_head, *done_tail; /* completions queued by this pass, in order */
+
+	/* Engine counters (struct vs_engine_stats); written by the control lcore only. */
+	struct vs_engine_stats es;
+	unsigned int pass_stops;  /* stops begun in the pass under way */
+	uint64_t pass_t0;         /* first of them */
+	uint64_t batch_seq;       /* stop batches begun */
+	unsigned int batch_left;  /* stops of the current batch not shown yet */
+	unsigned int batch_size;
+	uint64_t batch_t0, batch_epochs0;
 };
 
 uint64_t vs_now_ns(void);
+/*
+ * The clock for per-device times (stop start, bit shown, deadlines): read once per pass
+ * while batching, so that a pass over 1024 devices does not read it 2048 times (a
+ * kvm-clock read costs tens of ns). Stop times are then exact to within that pass.
+ */
+static inline uint64_t
+vs_ctl_now(struct vs_ctl *ctl)
+{
+	if (!ctl->batching)
+		return vs_now_ns();
+	if (ctl->now_cache == 0)
+		ctl->now_cache = vs_now_ns();
+	return ctl->now_cache;
+}
 
 /* vs_ctl.c */
-void vs_op_complete(struct vs_op *op, int result);
+void vs_op_complete(struct vs_ctl *ctl, struct vs_op *op, int result);
 void vs_op_list_push(struct vs_op_list *l, struct vs_op *op);
-void vs_op_list_complete(struct vs_op_list *l, int result);
-void vs_dev_publish_status(struct vs_dev *d);
+void vs_ctl_complete_queued(struct vs_ctl *ctl);
+void vs_op_list_complete(struct vs_ctl *ctl, struct vs_op_list *l, int result);
+void vs_dev_publish_status(struct vs_ctl *ctl, struct vs_dev *d);
 
 /* vs_publish.c */
 bool vs_dev_live(const struct vs_ctl *ctl, uint16_t dev);
 int vs_publish(struct vs_ctl *ctl);
+/* The token that covers the last vs_publish() (VS_TOKEN_PENDING while batching). */
+uint64_t vs_publish_token(const struct vs_ctl *ctl);
+/* End of a batch: publish once, resolve pending tokens, statuses, completions, notices. */
+void vs_batch_flush(struct vs_ctl *ctl);
 void vs_publish_release(struct vs_ctl *ctl);
 bool vs_epoch_passed(struct vs_ctl *ctl, uint64_t token);
 void vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op);
 int vs_epoch_advance(struct vs_ctl *ctl);
 void vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev);
+void vs_dev_owners_update(struct vs_ctl *ctl, uint16_t dev);
 void vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest,
 			uint64_t *fastest);
 bool vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev);

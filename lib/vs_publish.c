@@ -62,13 +62,7 @@ stream_fn_now(const struct vs_ctl *ctl, const struct vs_stream *s)
 bool
 vs_dev_has_park(const struct vs_ctl *ctl, uint16_t dev)
 {
-	for (unsigned int i = 0; i < ctl->streams_end; i++) {
-		const struct vs_stream *s = &ctl->streams[i];
-
-		if (ctl->stream_used[i] && s->tx_dev == dev && s->park != NULL)
-			return true;
-	}
-	return false;
+	return ctl->devs[dev].nb_park > 0;
 }
 
 static bool
@@ -128,8 +122,8 @@ retire(struct vs_ctl *ctl, const struct vs_stream_list *old)
 	return 0;
 }
 
-int
-vs_publish(struct vs_ctl *ctl)
+static int
+publish_now(struct vs_ctl *ctl)
 {
 	unsigned int first_retired = ctl->nb_retired;
 	int swapped = 0;
@@ -157,10 +151,78 @@ vs_publish(struct vs_ctl *ctl)
 	if (swapped > 0) {
 		/* One token covers every list swapped in this pass. */
 		ctl->last_token = rte_rcu_qsbr_start(ctl->qsv);
+		__atomic_store_n(&ctl->es.epochs, ctl->es.epochs + 1, __ATOMIC_RELAXED);
 		for (unsigned int i = first_retired; i < ctl->nb_retired; i++)
 			ctl->retired[i].token = ctl->last_token;
 	}
 	return swapped;
+}
+
+/*
+ * Outside a batch: publish now. In a batch (a control-loop pass running its ops or
+ * advancing its devices): note it; vs_batch_flush() publishes once for the whole pass.
+ */
+int
+vs_publish(struct vs_ctl *ctl)
+{
+	if (ctl->batching) {
+		ctl->publish_pending = true;
+		return 0;
+	}
+	return publish_now(ctl);
+}
+
+uint64_t
+vs_publish_token(const struct vs_ctl *ctl)
+{
+	return ctl->batching && ctl->publish_pending ? VS_TOKEN_PENDING : ctl->last_token;
+}
+
+void
+vs_batch_flush(struct vs_ctl *ctl)
+{
+	ctl->batching = false;
+	if (ctl->publish_pending) {
+		struct vs_op *op;
+
+		ctl->publish_pending = false;
+		if (publish_now(ctl) < 0)
+			VS_LOG(ERR, "out of memory: stream lists not published");
+		for (unsigned int i = 0; i < ctl->devs_end; i++)
+			if (ctl->devs[i].token == VS_TOKEN_PENDING)
+				ctl->devs[i].token = ctl->last_token;
+		for (op = ctl->epoch_waiters.head; op != NULL; op = op->next_)
+			if (op->token_ == VS_TOKEN_PENDING)
+				op->token_ = ctl->last_token;
+	}
+	/* Statuses after the lists (R9), completions after both. */
+	for (unsigned int i = 0; ctl->nb_status_dirty > 0 && i < ctl->devs_end; i++) {
+		struct vs_dev *d = &ctl->devs[i];
+
+		if (!d->status_dirty)
+			continue;
+		d->status_dirty = false;
+		ctl->nb_status_dirty--;
+		vs_dev_publish_status(ctl, d);
+	}
+	vs_ctl_complete_queued(ctl);
+	/*
+	 * The backend's notice and the log line come after the bit is shown and the waiters
+	 * are answered: the driver is waiting for the bit, not for the log.
+	 */
+	for (unsigned int i = 0; ctl->nb_notify_stopped > 0 && i < ctl->devs_end; i++) {
+		struct vs_dev *d = &ctl->devs[i];
+
+		if (!d->notify_stopped)
+			continue;
+		d->notify_stopped = false;
+		ctl->nb_notify_stopped--;
+		if (d->ops->stopped != NULL)
+			d->ops->stopped(d->priv);
+		VS_LOG(DEBUG, "%s: stopped in %lu ns, %lu loop iterations", d->name,
+		       (unsigned long)d->stats.last_stop_ns,
+		       (unsigned long)d->stats.last_stop_iters);
+	}
 }
 
 void
@@ -182,13 +244,21 @@ vs_publish_release(struct vs_ctl *ctl)
 bool
 vs_epoch_passed(struct vs_ctl *ctl, uint64_t token)
 {
-	return token == 0 || rte_rcu_qsbr_check(ctl->qsv, token, false) == 1;
+	if (token == VS_TOKEN_PENDING)
+		return false; /* its publish has not happened yet */
+	/* Tokens grow: one that passed covers every older one (many devices share one). */
+	if (token == 0 || token <= ctl->epoch_seen)
+		return true;
+	if (rte_rcu_qsbr_check(ctl->qsv, token, false) != 1)
+		return false;
+	ctl->epoch_seen = token;
+	return true;
 }
 
 void
 vs_epoch_wait_op(struct vs_ctl *ctl, struct vs_op *op)
 {
-	op->token_ = ctl->last_token;
+	op->token_ = vs_publish_token(ctl);
 	vs_op_list_push(&ctl->epoch_waiters, op);
 }
 
@@ -215,7 +285,7 @@ vs_epoch_advance(struct vs_ctl *ctl)
 
 		if (vs_epoch_passed(ctl, op->token_)) {
 			*pp = op->next_;
-			vs_op_complete(op, 0);
+			vs_op_complete(ctl, op, 0);
 			done++;
 		} else {
 			pp = &op->next_;
@@ -224,41 +294,69 @@ vs_epoch_advance(struct vs_ctl *ctl)
 	return done;
 }
 
-static bool
-poller_runs_dev(const struct vs_ctl *ctl, unsigned int p, uint16_t dev)
+/*
+ * The pollers that run a stream of @p dev (struct vs_dev.owners), kept up to date on
+ * stream add and delete, so that a stop does not scan every stream: with many devices
+ * stopped in one pass that scan was quadratic.
+ */
+void
+vs_dev_owners_update(struct vs_ctl *ctl, uint16_t dev)
 {
+	unsigned int park = 0;
+	uint64_t m = 0;
+
+	if (dev == VS_DEV_NONE || dev >= VS_MAX_DEVS)
+		return;
 	for (unsigned int i = 0; i < ctl->streams_end; i++) {
 		const struct vs_stream *s = &ctl->streams[i];
 
-		if (ctl->stream_used[i] && s->poller == p && (s->rx_dev == dev || s->tx_dev == dev))
-			return true;
+		if (!ctl->stream_used[i] || (s->rx_dev != dev && s->tx_dev != dev))
+			continue;
+		m |= 1ull << s->poller;
+		park += s->tx_dev == dev && s->park != NULL;
 	}
-	return false;
+	ctl->devs[dev].owners = m;
+	ctl->devs[dev].nb_park = park;
+}
+
+/* Poller @p p's loop counter, read once per pass while batching. */
+static uint64_t
+poller_iters(struct vs_ctl *ctl, unsigned int p)
+{
+	if (!ctl->batching)
+		return __atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED);
+	if (!ctl->iters_valid) {
+		for (unsigned int i = 0; i < ctl->nb_pollers; i++)
+			ctl->iters_pass[i] = __atomic_load_n(&ctl->pollers[i].iterations,
+							     __ATOMIC_RELAXED);
+		ctl->iters_valid = true;
+	}
+	return ctl->iters_pass[p];
 }
 
 void
 vs_dev_snapshot_iters(struct vs_ctl *ctl, uint16_t dev)
 {
-	struct vs_dev *d = &ctl->devs[dev];
+	const struct vs_dev *d = &ctl->devs[dev];
+	uint64_t *i0 = &ctl->iters0[(size_t)dev * ctl->nb_pollers];
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++)
-		d->iters0[p] = poller_runs_dev(ctl, p, dev) ?
-			__atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED) : UINT64_MAX;
+		i0[p] = (d->owners >> p) & 1 ? poller_iters(ctl, p) : UINT64_MAX;
 }
 
 void
 vs_dev_iters_since(struct vs_ctl *ctl, uint16_t dev, uint64_t *slowest, uint64_t *fastest)
 {
-	struct vs_dev *d = &ctl->devs[dev];
+	const uint64_t *i0 = &ctl->iters0[(size_t)dev * ctl->nb_pollers];
 	uint64_t min = UINT64_MAX, max = 0;
 
 	for (unsigned int p = 0; p < ctl->nb_pollers; p++) {
 		uint64_t now, delta;
 
-		if (d->iters0[p] == UINT64_MAX)
+		if (i0[p] == UINT64_MAX)
 			continue;
-		now = __atomic_load_n(&ctl->pollers[p].iterations, __ATOMIC_RELAXED);
-		delta = now - d->iters0[p];
+		now = poller_iters(ctl, p);
+		delta = now - i0[p];
 		min = delta < min ? delta : min;
 		max = delta > max ? delta : max;
 	}

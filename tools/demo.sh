@@ -6,8 +6,9 @@
 # live device between two vstop instances with vstop-fe (our own front end and driver,
 # since no stock driver moves device state) and print the downtime and frame counts.
 #
-# The stop and resume go through vstop's demo hook (SIGUSR2: stop every running vhost
-# device, or resume every stopped one) until the console / control socket exists.
+# The stop and resume go through vstop's control socket with tools/vstopctl (the
+# operator's client): 'device stop all' stops both devices in one engine pass under one
+# epoch barrier (rule E1), 'device resume all' brings them back.
 # Only processes this script started are ended, by PID. They are not children of this
 # shell (tools/proclib.sh: bash reaps its children whenever it waits, and reaping a dead
 # DPDK process can block in the kernel for a long time).
@@ -29,6 +30,8 @@ work=$(mktemp -d "/tmp/$tag.XXXX")
 sock0="$work/port0.sock"
 sock1="$work/port1.sock"
 vs_log="$work/vstop.log"   # spawn's names: vstop, testpmd
+vs_ctl="$work/vstop.ctl"
+ctl() { tools/vstopctl -s "$vs_ctl" "$@"; }
 tp_log="$work/testpmd.log"
 fifo="$work/testpmd.in"
 vs_pid=""
@@ -41,7 +44,7 @@ mig_pids=""
 cleanup() {
 	for pid in $tp_pid $vs_pid $mig_pids; do end_pid "$pid"; done
 	exec 3>&- 2>/dev/null || true
-	rm -f "$fifo" "$sock0" "$sock1" "$work/a.sock" "$work/b.sock"
+	rm -f "$fifo" "$sock0" "$sock1" "$vs_ctl" "$work/a.sock" "$work/b.sock"
 }
 trap cleanup EXIT
 
@@ -69,21 +72,15 @@ stats() {
 
 rx_total() { stats | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^rx=/) { sub("rx=", "", $i); s += $i } } END { print s + 0 }'; }
 
-demo_hook() { # stop|resume
-	local n
-	n=$(grep -c "^demo port=" "$vs_log" || true)
-	kill -USR2 "$vs_pid"
-	for _ in $(seq 50); do
-		[ "$(grep -c "^demo port=" "$vs_log" || true)" -ge $((n + 2)) ] && break
-		sleep 0.1
-	done
-	grep "^demo port=" "$vs_log" | tail -n +$((n + 1))
+all() { # stop|resume: every device, one engine pass; the answer's key figures
+	ctl device "$1" all | grep -E "^(op|devices|done|wall_us|epochs|engine_batch_[a-z]*):" |
+		sed 's/^/   /'
 }
 
 echo "== vstop: two vhost-user ports, io forwarding (port 0 <-> port 1)"
 vs_pid=$(spawn vstop /dev/null "$builddir/app/vstop" --no-huge -m 256 --no-pci \
 	--file-prefix "$tag-vs" --lcores 0@0,1@1 --log-level 'lib.vhost.*:warning' -- \
-	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100)
+	--vhost "$sock0" --vhost "$sock1" --fwd io --idle-backoff-us 100 --ctl "$vs_ctl")
 wait_log "$vs_log" "vstop ready" 30
 
 echo "== dpdk-testpmd: two net_virtio_user ports on those sockets, io forwarding"
@@ -102,13 +99,18 @@ a=$(rx_total); sleep 1; b=$(rx_total)
 echo "== running: vstop forwards $((b - a)) frames/s (frames circulate testpmd <-> vstop)"
 stats
 
-echo "== stop both devices (what a driver's DEVICE_STOPPED write does)"
-demo_hook stop
+echo "== stop both devices: tools/vstopctl -s $vs_ctl device stop all"
+all stop
 a=$(rx_total); sleep "$phase"; b=$(rx_total)
 echo "   while stopped: $((b - a)) frames forwarded in ${phase}s (the rings wait)"
 
-echo "== resume both devices"
-demo_hook resume
+for p in 0 1; do
+	echo "   port $p: $(ctl show device status $p | grep -E '^(status_names|last_stop_us):' |
+		tr '\n' ' ')"
+done
+
+echo "== resume both devices: tools/vstopctl -s $vs_ctl device resume all"
+all resume
 sleep "$phase"
 a=$(rx_total); sleep 1; b=$(rx_total)
 echo "== running again: $((b - a)) frames/s"

@@ -76,6 +76,11 @@ not touch them):
    ``stop_latency_hist_buckets``), ``frames_held``, port totals, and per-queue arrays
    ``rxq_rx``, ``txq_tx``, ``txq_drop``, ``txq_held``, ``txq_held_drop``, ``q_delivered``,
    ``q_held_dropped``, ``q_loaded``, ``q_held_now`` (index = queue pair).
+``/vstop/engine``
+   The stop engine: ``devices``, ``epochs`` (epoch barriers started), ``passes``,
+   ``ops``, ``stop_batches``, and the last stop batch (the stops begun in one pass):
+   ``last_batch_stops``, ``last_batch_ns`` (first request to last bit shown),
+   ``last_batch_epochs`` (1: rule E1), ``max_batch_stops``.
 
 Example::
 

@@ -40,13 +40,25 @@ aq_nb_ports(void)
 const struct app_port *
 aq_port(uint16_t id)
 {
-	return id < app.nb_ports ? &app.ports[id] : NULL;
+	return app_port_get(id);
 }
 
 bool
 aq_port_is_vhost(uint16_t id)
 {
-	return id < app.nb_ports && app.ports[id].kind == PORT_VHOST;
+	const struct app_port *p = app_port_get(id);
+
+	return p != NULL && p->kind == PORT_VHOST;
+}
+
+unsigned int
+aq_nb_ports_used(void)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < app.nb_ports; i++)
+		n += app.ports[i].used;
+	return n;
 }
 
 int
@@ -70,6 +82,8 @@ queue_raw(uint16_t port, uint16_t q, struct aq_queue_stats *s)
 	for (unsigned int i = 0; i < n; i++) {
 		const struct fwd_stream *st = app.streams[i];
 
+		if (st->dead)
+			continue;
 		if (st->rx_port == port && st->rx_q == q)
 			s->rx += rd(&st->c.rx);
 		if (st->tx_port == port && st->tx_q == q) {
@@ -99,7 +113,7 @@ aq_queue_stats(uint16_t port, uint16_t q, bool cleared, struct aq_queue_stats *s
 {
 	const struct aq_queue_stats *b;
 
-	if (port >= app.nb_ports || q >= app.ports[port].nb_queues || q >= OPT_MAX_QUEUES)
+	if (app_port_get(port) == NULL || q >= app.ports[port].nb_queues || q >= OPT_MAX_QUEUES)
 		return -EINVAL;
 	queue_raw(port, q, s);
 	if (!cleared)
@@ -121,7 +135,7 @@ aq_port_stats(uint16_t port, bool cleared, struct port_counters *s)
 {
 	const struct port_counters *b;
 
-	if (port >= app.nb_ports)
+	if (app_port_get(port) == NULL)
 		return -EINVAL;
 	port_counters_get(&app.ports[port], s);
 	if (!cleared)
@@ -176,9 +190,11 @@ aq_clear_stats(uint16_t port)
 static bool active[VSTOP_MAX_STREAMS];
 static bool started;
 static enum fwd_mode cur_mode;
-/* The newest set of streams: app.streams[set_lo, set_hi), built for topology set_topo. */
-static unsigned int set_lo, set_hi;
+/* The newest set of streams (fwd_stream.set == cur_set), built for topology set_topo. */
+static uint32_t cur_set;
 static int set_topo;
+/* A port came or went since the set was built: the next start builds a new one. */
+static bool ports_changed;
 static pthread_once_t fwd_once = PTHREAD_ONCE_INIT;
 
 enum topo { TOPO_PAIRS, TOPO_SELF, TOPO_RX, TOPO_TX };
@@ -204,11 +220,10 @@ static void
 fwd_init(void)
 {
 	cur_mode = app.opts.fwd;
-	set_lo = 0;
-	set_hi = app.nb_streams;
+	cur_set = 0;
 	set_topo = topo_of(cur_mode);
-	for (unsigned int i = set_lo; i < set_hi; i++)
-		active[i] = true;
+	for (unsigned int i = 0; i < app.nb_streams; i++)
+		active[i] = !app.streams[i]->dead;
 	started = true;
 }
 
@@ -294,9 +309,26 @@ aq_fwd_mode_parse(const char *name)
 	return -1;
 }
 
-/* Delete every stream the engine has: afterwards (epoch passed) no lcore runs any. */
+static bool
+any_stream(const struct fwd_stream *st, uint16_t port)
+{
+	RTE_SET_USED(st);
+	RTE_SET_USED(port);
+	return true;
+}
+
+static bool
+stream_of_port(const struct fwd_stream *st, uint16_t port)
+{
+	return st->rx_port == port || st->tx_port == port;
+}
+
+/*
+ * Delete the streams @p pred selects from the engine: afterwards (epoch passed) no lcore
+ * runs any of them. Submitted in bulks, so a bulk costs one epoch.
+ */
 static int
-streams_unregister_all(void)
+streams_unregister_if(bool (*pred)(const struct fwd_stream *, uint16_t), uint16_t port)
 {
 	struct vs_op *ops[DEL_BATCH];
 	struct fwd_stream *owner[DEL_BATCH];
@@ -311,18 +343,22 @@ streams_unregister_all(void)
 			struct fwd_stream *st = app.streams[s];
 			struct vs_op *op;
 
-			if (st->engine_id < 0)
+			if (st->engine_id < 0 || !pred(st, port))
 				continue;
 			op = vs_op_alloc(VS_OP_STREAM_DEL, 0);
-			if (op == NULL)
+			if (op == NULL) {
+				for (unsigned int i = 0; i < n; i++)
+					vs_op_free(ops[i]);
 				return -ENOMEM;
-			op->in.stream_id = (uint32_t)st->engine_id;
-			if (vs_ctl_submit(app.ctl, op) < 0) {
-				vs_op_free(op);
-				return -ENOBUFS;
 			}
+			op->in.stream_id = (uint32_t)st->engine_id;
 			owner[n] = st;
 			ops[n++] = op;
+		}
+		if (vs_ctl_submit_bulk(app.ctl, ops, n) < 0) {
+			for (unsigned int i = 0; i < n; i++)
+				vs_op_free(ops[i]);
+			return -ENOBUFS;
 		}
 		for (unsigned int i = 0; i < n; i++) {
 			int r = vs_ctl_wait(ops[i], aq_op_timeout_ms());
@@ -341,18 +377,34 @@ streams_unregister_all(void)
 	return rc;
 }
 
+static int
+streams_unregister_all(void)
+{
+	return streams_unregister_if(any_stream, 0);
+}
+
 /* Streams for the layout of @p m (fwd_setup.c), not registered yet. */
 static int
 set_build(enum fwd_mode m)
 {
-	int first = streams_build(m);
+	int rc;
 
-	if (first < 0)
-		return first; /* streams made so far stay unused in app.streams */
-	set_lo = (unsigned int)first;
-	set_hi = app.nb_streams;
+	streams_set_target(++cur_set);
+	rc = streams_build(m);
+	if (rc < 0)
+		return rc; /* streams made so far stay unused in app.streams */
 	set_topo = topo_of(m);
+	ports_changed = false;
 	return 0;
+}
+
+static bool
+set_empty(void)
+{
+	for (unsigned int i = 0; i < app.nb_streams; i++)
+		if (!app.streams[i]->dead && app.streams[i]->set == cur_set)
+			return false;
+	return true;
 }
 
 static int
@@ -375,7 +427,7 @@ aq_fwd_start(char *err, size_t errlen)
 		snprintf(err, errlen, "forwarding already started (%s)", fwd_mode_name(cur_mode));
 		return -EALREADY;
 	}
-	if (set_topo != topo_of(cur_mode) || set_hi == set_lo) {
+	if (set_topo != topo_of(cur_mode) || ports_changed || set_empty()) {
 		rc = set_build(cur_mode);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot create streams for %s: %s",
@@ -383,7 +435,12 @@ aq_fwd_start(char *err, size_t errlen)
 			return rc;
 		}
 	}
-	for (unsigned int i = set_lo; i < set_hi; i++) {
+	unsigned int nb = 0;
+
+	for (unsigned int i = 0; i < app.nb_streams; i++) {
+		if (app.streams[i]->dead || app.streams[i]->set != cur_set)
+			continue;
+		nb++;
 		rc = stream_register(app.streams[i], fwd_fn_of(cur_mode), call_ctl);
 		if (rc < 0) {
 			snprintf(err, errlen, "engine refused stream %u: %s", i, strerror(-rc));
@@ -394,8 +451,59 @@ aq_fwd_start(char *err, size_t errlen)
 		active[i] = true;
 	}
 	started = true;
-	APP_LOG(INFO, "%s forwarding started: %u streams", fwd_mode_name(cur_mode),
-		set_hi - set_lo);
+	APP_LOG(INFO, "%s forwarding started: %u streams", fwd_mode_name(cur_mode), nb);
+	return 0;
+}
+
+int
+aq_fwd_port_added(uint16_t port, char *err, size_t errlen)
+{
+	const struct app_port *p = app_port_get(port);
+	int rc;
+
+	pthread_once(&fwd_once, fwd_init);
+	ports_changed = true;
+	if (!started || p == NULL)
+		return 0;
+	streams_set_target(cur_set);
+	rc = streams_build_port(cur_mode, p);
+	for (unsigned int i = 0; i < app.nb_streams && rc == 0; i++) {
+		struct fwd_stream *st = app.streams[i];
+
+		if (st->dead || st->engine_id >= 0 || st->set != cur_set ||
+		    !stream_of_port(st, port))
+			continue;
+		rc = stream_register(st, fwd_fn_of(cur_mode), call_ctl);
+		if (rc == 0)
+			active[i] = true;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up the port's streams: %s", strerror(-rc));
+		aq_fwd_port_removed(port);
+	}
+	return rc;
+}
+
+int
+aq_fwd_port_removed(uint16_t port)
+{
+	int rc;
+
+	pthread_once(&fwd_once, fwd_init);
+	ports_changed = true;
+	rc = streams_unregister_if(stream_of_port, port);
+	if (rc < 0)
+		return rc;
+	for (unsigned int i = 0; i < app.nb_streams; i++) {
+		struct fwd_stream *st = app.streams[i];
+
+		if (st->dead || !stream_of_port(st, port))
+			continue;
+		active[i] = false;
+		st->dead = true; /* no reader looks at it any more; its slot is free */
+	}
+	memset(base_q[port], 0, sizeof(base_q[port]));
+	memset(&base_p[port], 0, sizeof(base_p[port]));
 	return 0;
 }
 

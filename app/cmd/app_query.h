@@ -15,7 +15,10 @@
 #include "options.h"
 #include "vstop.h"
 
+/* 1 + the highest port id in use (ids of detached ports may be holes). */
 unsigned int aq_nb_ports(void);
+/* Ports in use. */
+unsigned int aq_nb_ports_used(void);
 /* @return the port, or NULL if @p id is not a port. */
 const struct app_port *aq_port(uint16_t id);
 bool aq_port_is_vhost(uint16_t id);
@@ -72,6 +75,15 @@ int aq_fwd_start(char *err, size_t errlen);
 int aq_fwd_stop(char *err, size_t errlen);
 /* Change the mode; restarts forwarding if it runs. */
 int aq_fwd_set_mode(enum fwd_mode m, char *err, size_t errlen);
+/*
+ * Runtime ports (port_rt.c). Command lock held. A port added while forwarding runs gets
+ * its own streams at once (in io/macswap it forwards to itself, as the odd port out
+ * does); the next start after a stop builds the usual layout over every port.
+ * Removing a port deletes every stream that names it (its peer's included) from the
+ * engine, then marks them dead. @return 0 or -errno.
+ */
+int aq_fwd_port_added(uint16_t port, char *err, size_t errlen);
+int aq_fwd_port_removed(uint16_t port);
 /* @return the mode named @p name, or -1. */
 int aq_fwd_mode_parse(const char *name);
 

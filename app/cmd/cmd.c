@@ -21,12 +21,26 @@ static const struct cmd_def *const cmd_groups[] = {
 	cmd_misc_defs,
 	cmd_show_defs,
 	cmd_fwd_defs,
+	cmd_port_defs,
 	cmd_device_defs,
+	cmd_engine_defs,
 	cmd_link_defs,
 };
 
 /* Handlers run one at a time, whichever interface they came from. */
 static pthread_mutex_t cmd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+cmd_lock_take(void)
+{
+	pthread_mutex_lock(&cmd_lock);
+}
+
+void
+cmd_lock_give(void)
+{
+	pthread_mutex_unlock(&cmd_lock);
+}
 
 unsigned int
 cmd_count(void)
@@ -212,6 +226,8 @@ cmd_port(struct cmd_out *o, const char *arg, uint16_t *port)
 	if (*port >= n)
 		return cmd_err(o, "invalid port %u: %u port%s (0..%u)", *port, n,
 			       n == 1 ? "" : "s", n ? n - 1 : 0);
+	if (aq_port(*port) == NULL)
+		return cmd_err(o, "invalid port %u: no such port (detached)", *port);
 	return 0;
 }
 

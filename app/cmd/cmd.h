@@ -91,6 +91,8 @@ extern const struct cmd_def cmd_device_defs[];
 extern const struct cmd_def cmd_fwd_defs[];
 extern const struct cmd_def cmd_link_defs[];
 extern const struct cmd_def cmd_misc_defs[];
+extern const struct cmd_def cmd_engine_defs[];
+extern const struct cmd_def cmd_port_defs[];
 
 /* Every command, in help order. @return the number of commands. */
 unsigned int cmd_count(void);
@@ -125,6 +127,20 @@ const char *cmd_hist_bucket_name(unsigned int i);
 char *cmd_features_format(uint64_t f, char *buf, size_t len);
 /* The body of "show device status" for vhost port @p port. @return 0 or -1. */
 int cmd_show_device(struct cmd_out *o, uint16_t port);
+
+/*
+ * "device stop|suspend|resume all" (cmd_engine.c): op @p type for every vhost device,
+ * posted in one bulk, so that the engine runs them in one pass under one epoch (E1).
+ * @return 0, or -1 after cmd_err().
+ */
+int cmd_device_all(struct cmd_out *o, const char *what, unsigned int type);
+
+/*
+ * The command lock: handlers run under it, and so do other readers of the port table
+ * that are not the control lcore (telemetry, SIGUSR1), since a runtime detach changes it.
+ */
+void cmd_lock_take(void);
+void cmd_lock_give(void);
 
 /* Ask the application to quit (console "quit", control socket "quit"). Any thread. */
 void cmd_request_quit(void);

@@ -330,6 +330,8 @@ show_port(struct cmd_out *o, int argc, char **argv)
 	for (uint16_t i = 0; i < aq_nb_ports(); i++) {
 		char name[32];
 
+		if (aq_port(i) == NULL)
+			continue;
 		snprintf(name, sizeof(name), "port %u", i);
 		out_obj_begin(o, name);
 		fn(o, aq_port(i));

@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import sys
@@ -87,7 +88,7 @@ def t_interactive(vstop_bin):
     try:
         v.wait_ready()
         out = v.console("help")
-        for syn in ("show device status <port>", "device stop|suspend|resume|reset <port>",
+        for syn in ("show device status <port>", "device stop|suspend|resume|reset <port|all>",
                     "set link up|down <port>", "device save <port> <file>", "quit"):
             check(syn in out, f"'help' does not list '{syn}':\n{out}")
 
@@ -134,7 +135,7 @@ def t_interactive(vstop_bin):
         out = v.console("show fwd")
         check(text_field(out, "fwd") == "loopback", out)
         out = v.console("help device")
-        check("device stop|suspend|resume|reset <port>" in out and "show fwd" not in out, out)
+        check("device stop|suspend|resume|reset <port|all>" in out and "show fwd" not in out, out)
 
         start = len(v.out)
         v.type("quit\n")
@@ -564,6 +565,304 @@ def t_fwd(vstop_bin):
         v.cleanup()
 
 
+# ---- E1: many devices at once ----
+
+class MultiTestpmd(H.Testpmd):
+    """dpdk-testpmd with one net_virtio_user port per socket: several front ends that
+    set DRIVER_OK, from one process."""
+
+    def __init__(self, name, socks):
+        import shutil as _sh
+        self.bin = _sh.which("dpdk-testpmd")
+        if self.bin is None:
+            H.skip("dpdk-testpmd not installed")
+        self.prefix = f"vscfe_{name}_{os.getpid()}"
+        self.logf = tempfile.TemporaryFile()
+        vdevs = []
+        for i, sk in enumerate(socks):
+            vdevs += ["--vdev", f"net_virtio_user{i},path={sk}"]
+        self.proc = subprocess.Popen(
+            [self.bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", self.prefix,
+             "--lcores", "0@0,1@1"] + vdevs + ["--", "-i", "--total-num-mbufs=4096"],
+            stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT)
+
+
+def t_e1_stop_all(vstop_bin):
+    """E1: 'device stop all' stops every device in one engine pass under one epoch
+    barrier (the engine's epoch counter advances by exactly 1); 'device resume all'
+    likewise; the same stops one request each take one epoch each."""
+    n = 4
+    tag = f"e1_{os.getpid()}"
+    socks = [f"/tmp/vsc_{tag}_{i}.sock" for i in range(1, n)]
+    extra = []
+    for sk in socks:
+        extra += ["--vhost", sk]
+    v = H.Vstop(vstop_bin, "e1", extra=extra)
+    fe = None
+    try:
+        v.wait_ready()
+        fe = MultiTestpmd("e1", [v.sock] + socks)
+        for p in range(n):
+            try:
+                v.wait_status(driver_ok, f"front end {p} to set DRIVER_OK", port=p)
+            except H.TestFailure:
+                print(fe.log()[-2000:])
+                raise
+        e0 = v.ok("show engine")["epochs"]
+        r = v.ok("device stop all")
+        check(r["devices"] == n and r["done"] == n and r["failed"] == [], r)
+        check(r["epochs"] == 1, f"stop all of {n} devices: {r['epochs']} epochs, not 1: {r}")
+        check(r["engine_batch_stops"] == n and r["engine_batch_epochs"] == 1, r)
+        e = v.ok("show engine")
+        check(e["epochs"] - e0 == 1, f"engine epochs {e0} -> {e['epochs']}")
+        check(e["last_batch_stops"] == n and e["last_batch_epochs"] == 1, e)
+        for p in range(n):
+            st = v.ok(f"show device status {p}")
+            check(st["state"] == "stopped" and "DEVICE_STOPPED" in st["status_names"], st)
+        t = H.telemetry(v.prefix, "/vstop/engine")[0]["/vstop/engine"]
+        check(t["epochs"] == e["epochs"] and t["last_batch_epochs"] == 1 and
+              t["devices"] == n, t)
+
+        r = v.ok("device stop all")  # R12: merged, nothing to unpublish
+        check(r["done"] == n, r)
+        e0 = v.ok("show engine")["epochs"]
+        r = v.ok("device resume all")
+        check(r["done"] == n and r["epochs"] == 1, f"resume all: {r}")
+        for p in range(n):
+            st = v.ok(f"show device status {p}")
+            check(st["state"] == "running" and "DEVICE_STOPPED" not in st["status_names"], st)
+        check(v.ok("show engine")["epochs"] - e0 == 1, "resume all took more than 1 epoch")
+
+        # The comparison: one request each, one epoch each.
+        e0 = v.ok("show engine")["epochs"]
+        for p in range(n):
+            v.ok(f"device stop {p}")
+        check(v.ok("show engine")["epochs"] - e0 == n, "one stop per request")
+        v.ok("device resume all")
+        v.err("device reset all", "one port")
+        out = v.cmd("device bogus all")
+        check(out["ok"] is False, out)
+    finally:
+        if fe is not None:
+            fe.cleanup()
+        v.cleanup()
+        for sk in socks:
+            if os.path.exists(sk):
+                os.unlink(sk)
+
+
+# ---- runtime ports: port attach vhost / port detach ----
+
+def fe_bin(vstop_bin):
+    """vstop-fe of the same build as vstop."""
+    b = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(vstop_bin))),
+                     "tools", "fe", "vstop-fe")
+    if not os.access(b, os.X_OK):
+        H.skip(f"{b} not built")
+    return b
+
+
+def t_port_attach_detach(vstop_bin):
+    """Runtime ports while vstop-fe sends sequence-numbered frames through port 0:
+    attach/detach cycles, ids reused (lowest free), sockets created and removed, bad
+    input refused with nothing changed; port 0 loses, duplicates, reorders nothing."""
+    fe = fe_bin(vstop_bin)
+    tag = f"rt_{os.getpid()}"
+    paths = [f"/tmp/vsc_{tag}_{i}.sock" for i in range(3)]
+    v = H.Vstop(vstop_bin, "rtports")
+    proc = None
+    try:
+        v.wait_ready()
+        proc = subprocess.Popen([fe, "-s", v.sock, "-d", "6", "--rate", "20000", "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        v.wait_status(driver_ok, "vstop-fe to set DRIVER_OK")
+        e0 = v.ok("show engine")
+        # bad input first: each refused, nothing changed
+        v.err(f"port attach vhost {v.sock}", "in use by port 0")
+        v.err("port attach vhost /tmp/x.sock,queues=0", "queues=1..")
+        v.err("port attach vhost /tmp/x.sock,bogus", "unknown option")
+        v.err("port attach vhost ,client", "no socket path")
+        v.err("port attach vhost /" + "x" * 120, "too long")
+        v.err("port detach 0", "front end is connected")
+        v.err("port detach 5", "invalid port 5")
+        v.err("port detach zero", "invalid port")
+        open(paths[2], "w").close()
+        v.err(f"port attach vhost {paths[2]}", "exists")
+        os.unlink(paths[2])
+        check(v.ok("show engine")["devices"] == 1, "bad input changed the engine")
+        check(len(v.ok("show port info all")["ports"]) == 1, "bad input added a port")
+
+        cycles = 0
+        end = time.time() + 4
+        while time.time() < end or cycles < 5:
+            r = v.ok(f"port attach vhost {paths[0]},queues=2")
+            check(r["port"] == 1 and r["queues"] == 2, f"first free id is 1: {r}")
+            check(stat.S_ISSOCK(os.stat(paths[0]).st_mode), "no socket file")
+            r = v.ok(f"port attach vhost {paths[1]},client")
+            check(r["port"] == 2 and r["mode"] == "client", r)
+            v.err(f"port attach vhost {paths[0]}", "in use by port 1")
+            check(v.ok("show port info 1")["socket"] == paths[0], "port 1")
+            v.ok("port detach 1")
+            check(not os.path.exists(paths[0]), "socket file left after detach")
+            v.err("port detach 1", "no such port")
+            r = v.ok(f"port attach vhost {paths[0]}")
+            check(r["port"] == 1, f"the id of a detached port is reused: {r}")
+            v.ok("port detach 2")
+            v.ok("port detach 1")
+            cycles += 1
+        out, _ = proc.communicate(timeout=60)
+        rc = proc.returncode
+        proc = None
+        check(rc == 0 and "result: PASS" in out and "lost 0 duplicated 0 reordered 0" in out,
+              f"port 0's traffic was disturbed ({cycles} attach/detach cycles): rc {rc}\n{out}")
+        e1 = v.ok("show engine")
+        check(e1["devices"] == 1, e1)
+        st = v.ok("show device status 0")
+        check(st["state"] == "running" and st["stops"] == 0, st)
+        check(v.ok("show fwd")["streams"] == 1, "streams of detached ports remain")
+        print(f"{cycles} cycles of 2 attaches and 3 detaches, epochs "
+              f"{e0['epochs']} -> {e1['epochs']}")
+    finally:
+        if proc is not None:
+            H._end(proc.pid, proc)
+        v.cleanup()
+        for p in paths:
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def t_port_ids(vstop_bin):
+    """Runtime port ids with an ethdev first (testpmd's habits): the lowest free id,
+    reused after a detach; an ethdev is not detached; telemetry and the console list
+    the ports there are, holes left out."""
+    tag = f"ids_{os.getpid()}"
+    paths = [f"/tmp/vsc_{tag}_{i}.sock" for i in range(3)]
+    v = H.Vstop(vstop_bin, "ids", eal_extra=["--vdev", "net_ring0"])
+    try:
+        v.wait_ready()
+        ports = v.ok("show port info all")["ports"]
+        check([p["kind"] for p in ports] == ["ethdev", "vhost"], ports)
+        v.err("port detach 0", "is an ethdev")
+        check(v.ok(f"port attach vhost {paths[0]}")["port"] == 2, "new port id 2")
+        check(v.ok(f"port attach vhost {paths[1]},queues=2")["port"] == 3, "id 3")
+        v.ok("port detach 2")
+        ids = [p["port"] for p in v.ok("show port info all")["ports"]]
+        check(ids == [0, 1, 3], f"hole at 2: {ids}")
+        v.err("show port stats 2", "no such port")
+        v.err("device stop 2", "no such port")
+        t = H.telemetry(v.prefix, "/vstop/ports")[0]["/vstop/ports"]
+        check(t["ids"] == [0, 1, 3] and t["nb_ports"] == 3, t)
+        check(v.ok(f"port attach vhost {paths[2]},client")["port"] == 2, "id 2 reused")
+        v.ok("port detach 1")  # a command-line port can go too
+        check(not os.path.exists(v.sock), "port 1's socket file left")
+        check(v.ok(f"port attach vhost {paths[0]}")["port"] == 1, "id 1 reused")
+        check(v.ok("show engine")["devices"] == 3, "engine devices")
+        r = v.ok("device stop all")
+        check(r["devices"] == 3 and r["skipped_no_driver"] == 3 and r["epochs"] == 0, r)
+        rc = v.stop()
+        check(rc == 0, f"vstop exited {rc} with runtime ports")
+    finally:
+        v.cleanup()
+        for p in paths:
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def t_e1_many_front_ends(vstop_bin):
+    """E1 with 16 devices of one vstop-fe --devices process: 'device stop all' is one
+    epoch for all 16; then the front ends stop all of theirs together (16 status writes,
+    then the polls) and resume them, and every one shows the bit."""
+    fe = fe_bin(vstop_bin)
+    n = 16
+    d = tempfile.mkdtemp(prefix="vsc_e1fe_", dir="/tmp")
+    extra = []
+    for i in range(1, n):
+        extra += ["--vhost", f"{d}/p{i}.sock"]
+    v = H.Vstop(vstop_bin, "e1fe", extra=extra)
+    procs = []
+    try:
+        v.wait_ready()
+        os.symlink(v.sock, f"{d}/p0.sock")
+        hold = subprocess.Popen([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
+                                 "-r", "64", "--quiet"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        procs.append(hold)
+        for p in range(n):
+            v.wait_status(driver_ok, f"device {p} at DRIVER_OK", port=p)
+        e0 = v.ok("show engine")["epochs"]
+        r = v.ok("device stop all")
+        check(r["done"] == n and r["epochs"] == 1 and r["engine_batch_stops"] == n and
+              r["engine_batch_epochs"] == 1, f"stop all of {n} devices: {r}")
+        check(v.ok("show engine")["epochs"] - e0 == 1, "more than one epoch")
+        for p in range(n):
+            check(v.ok(f"show device status {p}")["state"] == "stopped", f"port {p}")
+        r = v.ok("device resume all")
+        check(r["done"] == n, r)
+        hold.send_signal(signal.SIGTERM)
+        out, _ = hold.communicate(timeout=60)
+        procs.remove(hold)
+        check(hold.returncode == 0 and f"devices up: {n} of {n}" in out and
+              "result: PASS" in out, f"vstop-fe --devices: rc {hold.returncode}\n{out}")
+        for p in range(n):
+            v.wait_status(lambda s: not s["attached"], f"port {p} detached", port=p)
+        cyc = subprocess.Popen([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
+                                "-r", "64", "--cycles", "3", "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(cyc)
+        out, _ = cyc.communicate(timeout=120)
+        procs.remove(cyc)
+        check(cyc.returncode == 0 and
+              f"stop all from the front ends ({n} devices): 3 cycles" in out,
+              f"front ends stopping together: rc {cyc.returncode}\n{out}")
+        st = v.ok("show device status 5")
+        check(st["stops"] >= 4 and st["resumes"] >= 4, st)
+    finally:
+        for p in procs:
+            H._end(p.pid, p)
+        v.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- tools/vstopctl, the operator's client ----
+
+def t_vstopctl(vstop_bin):
+    """tools/vstopctl: readable and --json answers, errors on stderr with exit 1, an
+    unreachable socket exit 2, commands from a file."""
+    tool = os.path.join(ROOT, "tools", "vstopctl")
+    v = H.Vstop(vstop_bin, "ctlcli")
+
+    def run(*args, stdin=None, env=None):
+        p = subprocess.run([sys.executable, tool] + list(args), input=stdin,
+                           capture_output=True, text=True, timeout=60, env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    try:
+        v.wait_ready()
+        rc, out, err = run("-s", v.ctl_path, "show", "fwd")
+        check(rc == 0 and re.search(r"^fwd: loopback$", out, re.M), (rc, out, err))
+        rc, out, err = run("-s", v.ctl_path, "--json", "show", "engine")
+        check(rc == 0, (rc, out, err))
+        j = __import__("json").loads(out)
+        check(j["ok"] is True and j["devices"] == 1 and "epochs" in j, j)
+        rc, out, err = run("-s", v.ctl_path, "show", "port", "info", "all")
+        check(rc == 0 and "ports:" in out and "  -" in out, out)
+        rc, out, err = run("-s", v.ctl_path, "show", "port", "stats", "9")
+        check(rc == 1 and err.startswith("Error: invalid port 9"), (rc, out, err))
+        rc, out, err = run("-s", v.ctl_path, "--json", "bogus")
+        check(rc == 1 and '"ok":false' in out.replace(" ", ""), (rc, out, err))
+        env = dict(os.environ, VSTOP_CTL=v.ctl_path)
+        rc, out, err = run("-f", "-", stdin="# comment\nshow fwd\n\nshow lcores\n", env=env)
+        check(rc == 0 and "vstop> show fwd" in out and "vstop> show lcores" in out,
+              (rc, out, err))
+        rc, out, err = run("-s", "/nonexistent/vstop.ctl", "show", "fwd")
+        check(rc == 2 and "cannot connect" in err, (rc, out, err))
+        rc, out, err = run("show", "fwd", env={k: x for k, x in os.environ.items()
+                                                 if k != "VSTOP_CTL"})
+        check(rc == 2, (rc, out, err))
+    finally:
+        v.cleanup()
+
+
 # ---- the documentation cannot drift from the command table ----
 
 def t_docs(vstop_bin):
@@ -616,6 +915,11 @@ TESTS = {
     "console_queue_counters_with_traffic": t_counters,
     "console_M1_frames_held_while_stopped": t_held,
     "console_docs_match_command_table": t_docs,
+    "console_E1_device_stop_all_one_epoch": t_e1_stop_all,
+    "console_vstopctl_text_and_json": t_vstopctl,
+    "console_port_attach_detach_under_traffic": t_port_attach_detach,
+    "console_E1_stop_all_16_devices_of_one_front_end": t_e1_many_front_ends,
+    "console_port_ids_reused_ethdev_not_detached": t_port_ids,
 }
 
 if __name__ == "__main__":

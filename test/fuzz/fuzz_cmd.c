@@ -69,6 +69,20 @@ __wrap_vs_ctl_call(struct vs_ctl *ctl, struct vs_op *op, int timeout_ms)
 	return vs_ctl_wait(op, 0);
 }
 
+int __real_vs_ctl_submit_bulk(struct vs_ctl *ctl, struct vs_op *const *ops, unsigned int n);
+int __wrap_vs_ctl_submit_bulk(struct vs_ctl *ctl, struct vs_op *const *ops, unsigned int n);
+
+/* "device ... all": queued as vstop does, then run here, so that the waits find them done. */
+int
+__wrap_vs_ctl_submit_bulk(struct vs_ctl *ctl, struct vs_op *const *ops, unsigned int n)
+{
+	int rc = __real_vs_ctl_submit_bulk(ctl, ops, n);
+
+	for (int i = 0; rc == 0 && i < 8; i++)
+		vs_ctl_run_once(ctl);
+	return rc;
+}
+
 static int
 call_free(struct vs_op *op)
 {
@@ -228,6 +242,22 @@ aq_port(uint16_t id)
 }
 
 bool aq_port_is_vhost(uint16_t id) { return id < NPORTS && app.ports[id].kind == PORT_VHOST; }
+unsigned int aq_nb_ports_used(void) { return NPORTS; }
+
+/* Runtime ports (port_rt.c): refused here, the table never changes. */
+int
+port_attach_vhost(const char *spec, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: not in the fuzz harness", spec);
+	return -ENOTSUP;
+}
+
+int
+port_detach(uint16_t id, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "port %u: not in the fuzz harness", id);
+	return -EBUSY;
+}
 int aq_op_timeout_ms(void) { return 2000; }
 
 int

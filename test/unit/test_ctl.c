@@ -653,3 +653,124 @@ Test(ctl, NEEDS_RESET_driver_ok_write_does_not_revive)
 	cr_assert_eq(set_status(dev0, LIVE | VS_STATUS_NEEDS_RESET), 0);
 	cr_assert(!listed(stream_fn), "a broken device waits for a reset");
 }
+
+/* ---- E1: many devices at once ---- */
+
+#define E1_DEVS 256
+
+/* dev0 and E1_DEVS - 1 more live devices, a stream each, spread over both pollers. */
+static void
+e1_devices(int *ids)
+{
+	ids[0] = dev0;
+	for (int i = 1; i < E1_DEVS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "e1_%d", i);
+		ids[i] = add_dev(name, &mk);
+		add_stream((uint16_t)(i % 2), (uint16_t)ids[i], (uint16_t)ids[i], 2, false);
+		set_status(ids[i], VS_STATUS_ACKNOWLEDGE | VS_STATUS_DRIVER | VS_STATUS_FEATURES_OK);
+		set_status(ids[i], LIVE);
+	}
+	settle(1);
+}
+
+static uint64_t
+epochs(void)
+{
+	struct vs_engine_stats st;
+
+	vs_ctl_engine_stats(ctl, &st);
+	return st.epochs;
+}
+
+/* Post one op of @p type per device in one bulk, run until all are done. */
+static void
+e1_bulk(int *ids, unsigned int type, int expect_rc)
+{
+	struct vs_op *ops[E1_DEVS];
+
+	for (int i = 0; i < E1_DEVS; i++)
+		ops[i] = vs_op_alloc(type, (uint16_t)ids[i]);
+	cr_assert_eq(vs_ctl_submit_bulk(ctl, ops, E1_DEVS), 0);
+	for (int n = 0; n < 10; n++) {
+		bool all = true;
+
+		settle(1);
+		for (int i = 0; i < E1_DEVS; i++)
+			all = all && vs_op_done(ops[i]);
+		if (all)
+			break;
+	}
+	for (int i = 0; i < E1_DEVS; i++) {
+		cr_assert(vs_op_done(ops[i]), "op %s on dev %d not done", vs_op_name(type), ids[i]);
+		cr_assert_eq(ops[i]->result, expect_rc);
+		vs_op_free(ops[i]);
+	}
+}
+
+Test(ctl, E1_stop_of_many_devices_is_one_epoch)
+{
+	int ids[E1_DEVS];
+	struct vs_engine_stats st;
+	uint64_t e0;
+
+	e1_devices(ids);
+	e0 = epochs();
+	e1_bulk(ids, VS_OP_STOP, 0);
+	cr_assert_eq(epochs() - e0, 1, "%d stops took %lu epochs, not 1", E1_DEVS,
+		     (unsigned long)(epochs() - e0));
+	for (int i = 0; i < E1_DEVS; i++)
+		cr_assert(shown(ids[i]) & VS_STATUS_DEVICE_STOPPED, "dev %d not stopped", ids[i]);
+	cr_assert(!listed(stream_fn));
+	vs_ctl_engine_stats(ctl, &st);
+	cr_assert_eq(st.last_batch_stops, E1_DEVS);
+	cr_assert_eq(st.last_batch_epochs, 1);
+	cr_assert_gt(st.last_batch_ns, 0);
+
+	/* Resume all: no park streams, so adding the streams back is one publish too. */
+	e0 = epochs();
+	e1_bulk(ids, VS_OP_RESUME, 0);
+	cr_assert_eq(epochs() - e0, 1, "%d resumes took %lu epochs, not 1", E1_DEVS,
+		     (unsigned long)(epochs() - e0));
+	for (int i = 0; i < E1_DEVS; i++)
+		cr_assert_eq(shown(ids[i]), LIVE, "dev %d not running", ids[i]);
+}
+
+Test(ctl, E1_stop_requests_arriving_together_share_one_epoch)
+{
+	int ids[E1_DEVS];
+	uint64_t e0;
+
+	e1_devices(ids);
+	/* Driver status writes from many front ends, queued before the control lcore runs. */
+	for (int i = 0; i < E1_DEVS; i++) {
+		struct vs_op *op = vs_op_alloc(VS_OP_SET_STATUS, (uint16_t)ids[i]);
+
+		op->in.status = STOP;
+		cr_assert_eq(vs_ctl_post(ctl, op), 0);
+	}
+	e0 = epochs();
+	settle(3);
+	cr_assert_eq(epochs() - e0, 1, "%lu epochs", (unsigned long)(epochs() - e0));
+	for (int i = 0; i < E1_DEVS; i++)
+		cr_assert_eq(shown(ids[i]), STOP, "dev %d", ids[i]);
+}
+
+Test(ctl, E1_one_request_per_pass_is_one_epoch_each)
+{
+	int ids[E1_DEVS];
+	uint64_t e0;
+
+	/* The comparison the batching is for: stops that come one at a time. */
+	e1_devices(ids);
+	e0 = epochs();
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(vs_ctl_post(ctl, vs_op_alloc(VS_OP_STOP, (uint16_t)ids[i])), 0);
+		settle(1);
+	}
+	settle(2);
+	for (int i = 0; i < 8; i++)
+		cr_assert(shown(ids[i]) & VS_STATUS_DEVICE_STOPPED, "dev %d not stopped", ids[i]);
+	cr_assert_eq(epochs() - e0, 8);
+}

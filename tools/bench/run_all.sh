@@ -6,6 +6,7 @@
 #   3. throughput.py    cost of stop support: vstop vs vstop without the quiescent report
 #   4. stop_latency.py  stop latency over the wire vs queue count, idle and under traffic
 #   5. migration.py     live-migration downtime between two vstop processes
+#   6. scale.py         many devices: stop all vs one by one, idle ports, attach/detach
 # Usage: tools/bench/run_all.sh [--smoke] [--build DIR] [--no-build]
 #   --smoke     a few seconds each: checks that every benchmark runs and writes its CSV
 #               (the meson test 'bench_smoke' runs this; it asserts nothing about timing)
@@ -32,7 +33,8 @@ out=${VSTOP_BENCH_OUT:-$top/out/bench}
 export VSTOP_BENCH_OUT=$out
 mkdir -p "$out"
 csvs=(stop_engine.csv throughput.csv throughput_runs.csv stop_cost.csv stop_cost_runs.csv
-      stop_latency.csv stop_latency_stops.csv migration.csv migration_migrations.csv)
+      stop_latency.csv stop_latency_stops.csv migration.csv migration_migrations.csv
+      scale_engine_summary.csv scale_wire.csv scale_idle.csv scale_attach.csv)
 for f in "${csvs[@]}"; do rm -f "$out/$f"; done
 if ! command -v dpdk-testpmd >/dev/null; then
 	echo "run_all: dpdk-testpmd not found (Debian package dpdk): skipped" >&2
@@ -53,14 +55,14 @@ b=(--build "$build")
 t0=$(date +%s)
 step() { echo; echo "=== run_all: $* ($(( $(date +%s) - t0 )) s so far)"; }
 
-step "1/5 stop engine micro-benchmark"
+step "1/6 stop engine micro-benchmark"
 if [ "$smoke" = 1 ]; then
 	tools/bench/stop_engine.sh --smoke --build "$build" --no-build
 else
 	tools/bench/stop_engine.sh --cycles 2000 --build "$build" --no-build
 fi
 
-step "2/5 throughput: vstop vs testpmd net_vhost"
+step "2/6 throughput: vstop vs testpmd net_vhost"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name throughput \
 		--backends testpmd,vstop,testpmd-io2,vstop-io2
@@ -70,7 +72,7 @@ else
 		--runs 7 --seconds 4
 fi
 
-step "3/5 cost of stop support: vstop vs vstop without the quiescent report"
+step "3/6 cost of stop support: vstop vs vstop without the quiescent report"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name stop_cost \
 		--backends vstop,vstop-noqsbr
@@ -81,7 +83,7 @@ else
 		--title "cost of stop support: vstop vs vstop without the quiescent report"
 fi
 
-step "4/5 stop latency over the wire vs queue count"
+step "4/6 stop latency over the wire vs queue count"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" "${s[@]}" --name stop_latency
 else
@@ -91,7 +93,7 @@ else
 	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" --cycles 300 --name stop_latency
 fi
 
-step "5/5 migration downtime"
+step "5/6 migration downtime"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/migration.py "${b[@]}" "${s[@]}" --name migration
 else
@@ -104,6 +106,9 @@ else
 		"${py[@]}" tools/bench/profile.py "${b[@]}" --backends testpmd,vstop || true
 	fi
 fi
+
+step "6/6 many devices (E1), idle ports, runtime attach/detach"
+"${py[@]}" tools/bench/scale.py "${b[@]}" "${s[@]}"
 
 # Every benchmark must have written its CSV (the smoke test checks nothing else).
 missing=0

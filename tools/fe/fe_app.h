@@ -45,6 +45,7 @@ struct fe_opts {
 	const char *only;         /**< conformance: run only these rule ids (comma list) */
 	const char *backend_ctl;  /**< control socket of the backend behind sock (R7/S4) */
 	unsigned int backend_port; /**< that backend's port id of the device */
+	unsigned int devices;     /**< --devices N: N devices from one process (fe_multi.c) */
 };
 
 /** Aggregated measure (min/avg/max) in ns. */
@@ -77,6 +78,7 @@ struct fe_app {
 };
 
 int fe_scenario_run(struct fe_app *a);
+int fe_multi_run(struct fe_app *a);
 int fe_conformance_run(struct fe_app *a);
 
 #endif /* FE_APP_H */

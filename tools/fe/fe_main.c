@@ -40,6 +40,14 @@ usage(FILE *f)
 "      --count N            frames per queue, then stop sending (default unlimited)\n"
 "  -d, --duration SEC       traffic time (default 3, or 0 with --cycles/--migrate)\n"
 "      --busy-poll          never sleep in the data thread when idle\n"
+"Many devices:\n"
+"      --devices N          N devices from one process, no traffic: --socket is a\n"
+"                           pattern with %%u (device index 0..N-1), e.g.\n"
+"                           /tmp/vs%%u.sock. Each is brought up to DRIVER_OK; with\n"
+"                           --cycles, all are stopped together (every status write,\n"
+"                           then every poll) and resumed; then they stay up for\n"
+"                           --duration (0: until SIGTERM/SIGINT, or with --cycles\n"
+"                           not at all)\n"
 "Stop and migration:\n"
 "  -c, --cycles N           stop/resume cycles under traffic\n"
 "      --stop-kind K        auto|stopped|suspend|vring-base|enable (default auto:\n"
@@ -79,7 +87,7 @@ usage(FILE *f)
 }
 
 enum {
-	O_RETRIES = 256, O_MSG_TIMEOUT, O_FLOWS, O_RATE, O_COUNT, O_BUSY, O_STOP_KIND,
+	O_RETRIES = 256, O_DEVICES, O_MSG_TIMEOUT, O_FLOWS, O_RATE, O_COUNT, O_BUSY, O_STOP_KIND,
 	O_DEADLINE, O_HOLD, O_GAP, O_MIG_KIND, O_CORRUPT, O_EXPECT_REFUSED, O_NO_PRECONNECT,
 	O_NO_DSTOP, O_NO_SUSPEND, O_FORCE_STOP, O_NO_CANCEL, O_DRAIN, O_CONFORMANCE, O_ONLY,
 	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT, O_PACKED,
@@ -99,6 +107,7 @@ static const struct option long_opts[] = {
 	{ "count", required_argument, NULL, O_COUNT },
 	{ "duration", required_argument, NULL, 'd' },
 	{ "busy-poll", no_argument, NULL, O_BUSY },
+	{ "devices", required_argument, NULL, O_DEVICES },
 	{ "cycles", required_argument, NULL, 'c' },
 	{ "stop-kind", required_argument, NULL, O_STOP_KIND },
 	{ "deadline", required_argument, NULL, O_DEADLINE },
@@ -231,6 +240,10 @@ parse(int argc, char **argv, struct fe_opts *o)
 			break;
 		case O_BUSY: o->net.busy_poll = true; break;
 		case O_PACKED: o->net.packed = true; break;
+		case O_DEVICES:
+			if (num("devices", optarg, 1024, &v) || !v) return -1;
+			o->devices = v;
+			break;
 		case 'c':
 			if (num("cycles", optarg, 100000000, &v)) return -1;
 			o->cycles = v;
@@ -303,6 +316,10 @@ parse(int argc, char **argv, struct fe_opts *o)
 		fprintf(stderr, FE_NAME ": --corrupt/--expect-refused need --migrate\n");
 		return -1;
 	}
+	if (o->devices && (o->migrations || o->conformance || o->peer)) {
+		fprintf(stderr, FE_NAME ": --devices does not go with --migrate/--conformance\n");
+		return -1;
+	}
 	if (!dur_set && (o->cycles || o->migrations || o->conformance))
 		o->duration_s = 0;
 	return 0;
@@ -331,6 +348,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return FE_EXIT_USAGE;
 	}
+	if (a->o.devices)
+		return fe_multi_run(a);
 	ret = fe_net_init(&a->net, &a->o.net);
 	if (ret) {
 		FE_LOG("error: %s", fe_errmsg());

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * --devices N: many devices from one front-end process, for the many-devices rule (E1)
+ * and the scale benchmark. No traffic (no data thread): each device is brought up to
+ * DRIVER_OK and stays up. With --cycles, every cycle stops all of them together the way
+ * many guests would at once (every status write first, then every poll) and resumes them.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fe.h"
+#include "fe_app.h"
+#include "vs_status.h"
+
+static volatile sig_atomic_t multi_quit;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	multi_quit = 1;
+}
+
+/* Poll every device until @p want(bit) shows; @return 0 or -errno. */
+static int
+poll_all(struct fe_dev *d, unsigned int n, uint8_t bit, bool set, uint64_t deadline)
+{
+	unsigned int left = n;
+	bool *done = calloc(n, sizeof(*done));
+
+	if (done == NULL)
+		return -ENOMEM;
+	while (left > 0) {
+		for (unsigned int i = 0; i < n; i++) {
+			uint8_t st;
+
+			if (done[i])
+				continue;
+			if (fe_dev_get_status(&d[i], &st)) {
+				free(done);
+				return -EIO;
+			}
+			if (((st & bit) != 0) == set) {
+				done[i] = true;
+				left--;
+			}
+		}
+		if (left > 0 && fe_now_ns() > deadline) {
+			free(done);
+			return fe_err(-ETIME, "%u of %u devices did not show the change in time",
+				      left, n);
+		}
+	}
+	free(done);
+	return 0;
+}
+
+/* One cycle: all stopped together, then all resumed. */
+static int
+cycle_all(struct fe_dev *d, unsigned int n, unsigned int deadline_ms, struct fe_meas *stop,
+	  struct fe_meas *resume)
+{
+	const uint8_t bit = VS_STATUS_DEVICE_STOPPED;
+	uint64_t t0, t1, ack;
+	int ret;
+
+	t0 = fe_now_ns();
+	for (unsigned int i = 0; i < n; i++)
+		if (fe_dev_set_status(&d[i], d[i].status | bit, &ack))
+			return -EIO;
+	ret = poll_all(d, n, bit, true, t0 + deadline_ms * 1000000ull);
+	if (ret)
+		return ret;
+	t1 = fe_now_ns();
+	fe_meas_add(stop, t1 - t0);
+	for (unsigned int i = 0; i < n; i++)
+		if (fe_dev_set_status(&d[i], d[i].status, &ack))
+			return -EIO;
+	ret = poll_all(d, n, bit, false, t1 + deadline_ms * 1000000ull);
+	if (ret)
+		return ret;
+	fe_meas_add(resume, fe_now_ns() - t1);
+	return 0;
+}
+
+int
+fe_multi_run(struct fe_app *a)
+{
+	unsigned int n = a->o.devices, up = 0;
+	struct fe_net *nets = calloc(n, sizeof(*nets));
+	struct fe_dev *devs = calloc(n, sizeof(*devs));
+	struct fe_meas stop = { 0 }, resume = { 0 };
+	uint64_t t0 = fe_now_ns();
+	int ret = 0, rc = FE_EXIT_OK;
+
+	if (nets == NULL || devs == NULL || strstr(a->o.sock, "%u") == NULL) {
+		FE_LOG("error: --devices needs --socket with %%u in it (and memory)");
+		free(nets);
+		free(devs);
+		return FE_EXIT_USAGE;
+	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	for (up = 0; up < n && !multi_quit; up++) {
+		char path[512];
+
+		snprintf(path, sizeof(path), a->o.sock, up);
+		ret = fe_net_init(&nets[up], &a->o.net);
+		if (!ret)
+			ret = fe_dev_start(&devs[up], &nets[up], path, &a->o.dev, 0);
+		if (ret) {
+			FE_LOG("error: device %u (%s): %s", up, path, fe_errmsg());
+			fe_net_fini(&nets[up]);
+			rc = FE_EXIT_FATAL;
+			break;
+		}
+		if (!fe_dev_has(&devs[up], VS_F_DEVICE_STOP) && a->o.cycles) {
+			FE_LOG("error: device %u (%s): VIRTIO_F_DEVICE_STOP not negotiated", up, path);
+			fe_dev_close(&devs[up]);
+			fe_net_fini(&nets[up]);
+			rc = FE_EXIT_FATAL;
+			break;
+		}
+	}
+	printf("devices up: %u of %u in %.1f ms\n", up, n, (fe_now_ns() - t0) / 1e6);
+	for (unsigned int c = 0; rc == FE_EXIT_OK && c < a->o.cycles && !multi_quit; c++) {
+		ret = cycle_all(devs, up, a->o.dev.deadline_ms, &stop, &resume);
+		if (ret) {
+			FE_LOG("error: cycle %u: %s", c, fe_errmsg());
+			rc = FE_EXIT_CHECK;
+		}
+	}
+	if (stop.n > 0) {
+		printf("stop all from the front ends (%u devices): %llu cycles, min %.1f avg %.1f "
+		       "max %.1f us\n", up, (unsigned long long)stop.n, stop.min / 1e3,
+		       (double)stop.sum / stop.n / 1e3, stop.max / 1e3);
+		printf("resume all from the front ends (%u devices): min %.1f avg %.1f max %.1f us\n",
+		       up, resume.min / 1e3, (double)resume.sum / resume.n / 1e3, resume.max / 1e3);
+	}
+	fflush(stdout);
+	if (rc == FE_EXIT_OK && (a->o.duration_s > 0 || a->o.cycles == 0)) {
+		uint64_t end = a->o.duration_s > 0 ?
+			fe_now_ns() + (uint64_t)(a->o.duration_s * 1e9) : UINT64_MAX;
+
+		while (!multi_quit && fe_now_ns() < end)
+			fe_sleep_us(20000);
+	}
+	for (unsigned int i = 0; i < up; i++) {
+		fe_dev_close(&devs[i]);
+		fe_net_fini(&nets[i]);
+	}
+	free(nets);
+	free(devs);
+	printf("result: %s\n", rc == FE_EXIT_OK ? "PASS" : "FAIL");
+	return rc;
+}
