@@ -32,13 +32,13 @@ def main():
         return 77
     print(f"guest: {kernel} {initrd} (build-guest.sh {build_s:.1f} s)")
     logdir = tempfile.mkdtemp(prefix="vst_qemu_mig_")
-    r = qemu_rig.run_migration("vstop", kernel, initrd, logdir, seconds=24,
-                               migrate_at_ms=3000, after_s=4,
-                               log=lambda m: print(m, flush=True))
+    r = qemu_rig.run_migration("vstop", kernel, initrd, logdir, migrate_at_ms=3000,
+                               after_s=5, hops=1, log=lambda m: print(m, flush=True))
     f = r.get("final") or {}
-    print(f"boot {r.get('boot_s')} s, migration {r.get('migrate_status')} in "
-          f"{r.get('total_ms')} ms, downtime {r.get('downtime_ms')} ms, destination "
-          f"traffic {r.get('dst_traffic_s')} s, wall {r.get('wall_s')} s")
+    m = r["migrations"][0] if r["migrations"] else {}
+    print(f"boot {r.get('boot_s')} s, migration {m.get('status')} in {m.get('total_ms')} ms, "
+          f"downtime {m.get('downtime_ms')} ms, destination traffic "
+          f"{m.get('dst_traffic_s')} s, wall {r.get('wall_s')} s")
     if f:
         print("SEQ-FINAL " + " ".join(f"{k}={v}" for k, v in f.items()))
     for port, st in sorted((r.get("backend_stats") or {}).items()):

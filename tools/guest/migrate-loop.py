@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Run N QEMU live migrations in a row, each a fresh boot: a backend (vstop --fwd loopback,
+"""Run N QEMU live migrations in a row, each a fresh boot (or --hops M migrations per
+boot, ping-pong between the two ports): a backend (vstop --fwd loopback,
 or dpdk-testpmd net_vhost io --port-topology=loop) with two vhost-user ports, the guest
 (tools/guest/build-guest.sh: Debian cloud kernel, seqcheck sending sequence-numbered
 frames flat out) on port 0, migrated under traffic to a QEMU on port 1.
@@ -11,7 +12,8 @@ errors) and a summary; the consoles of broken runs are kept under --keep (defaul
 
   tools/guest/migrate-loop.py --backend vstop --runs 20
   tools/guest/migrate-loop.py --backend testpmd --runs 5
-  tools/guest/migrate-loop.py --backend vstop --runs 1 --no-migrate   # baseline
+  tools/guest/migrate-loop.py --backend vstop --runs 2 --hops 7      # ping-pong 0<->1
+  tools/guest/migrate-loop.py --backend vstop --runs 1 --no-migrate --migrate-at 20
 
 Exit status: 0 every run passed, 1 some run broke, 77 the guest kernel cannot be obtained.
 """
@@ -30,10 +32,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", choices=["vstop", "testpmd"], default="vstop")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=20,
-                    help="the guest checker's send phase (guest seconds), default 20")
-    ap.add_argument("--migrate-at", type=float, default=4,
-                    help="migrate once the checker has run this long (s), default 4")
+    ap.add_argument("--migrate-at", type=float, default=3,
+                    help="migrate once the guest has had traffic this long (s), default 3")
+    ap.add_argument("--after", type=float, default=5,
+                    help="traffic on the destination after each migration (s), default 5")
+    ap.add_argument("--hops", type=int, default=1,
+                    help="migrations per run, ping-pong between the two ports (default 1)")
     ap.add_argument("--vstop", help="vstop binary (default build/app/vstop or $VSTOP)")
     ap.add_argument("--seqcheck", help="static seqcheck (default: build-guest.sh builds it)")
     ap.add_argument("--guest-dir", help="build-guest.sh output dir (default build/guest)")
@@ -42,7 +46,7 @@ def main():
     ap.add_argument("--keep", help="directory for the runs' logs (default /tmp/migrate-loop-PID)")
     ap.add_argument("--keep-all", action="store_true", help="keep logs of passed runs too")
     ap.add_argument("--no-migrate", action="store_true",
-                    help="baseline: boot and run the checker on the source only")
+                    help="baseline (--hops 0): traffic for --migrate-at s on the source only")
     ap.add_argument("--json", help="write every run's result to this file")
     a = ap.parse_args()
 
@@ -60,18 +64,18 @@ def main():
         shutil.rmtree(logdir, ignore_errors=True)
         print(f"run {i}/{a.runs} ({a.backend})", flush=True)
         r = qemu_rig.run_migration(
-            a.backend, kernel, initrd, logdir, seconds=a.seconds,
-            migrate_at_ms=int(a.migrate_at * 1000), tag=f"{os.getpid()}_{i}", vstop=a.vstop,
-            append=a.append, do_migrate=not a.no_migrate,
-            log=lambda m: print(m, flush=True))
+            a.backend, kernel, initrd, logdir, migrate_at_ms=int(a.migrate_at * 1000),
+            after_s=a.after, hops=0 if a.no_migrate else a.hops, tag=f"{os.getpid()}_{i}",
+            vstop=a.vstop, append=a.append, log=lambda m: print(m, flush=True))
         results.append(r)
         f = r.get("final") or {}
         state = "passed" if r["ok"] else "BROKEN"
-        print(f"run {i}: {state} lost={f.get('lost', '?')} dup={f.get('dup', '?')} "
-              f"bad={f.get('bad', '?')} sockdrop={f.get('sockdrop', '?')} "
-              f"maxgap_ms={f.get('maxgap_ms', '?')} downtime_ms={r.get('downtime_ms')} "
-              f"migration_ms={r.get('total_ms')} dst_traffic_s={r.get('dst_traffic_s')} "
-              f"wall_s={r.get('wall_s')}", flush=True)
+        print(f"run {i}: {state} migrations={len(r['migrations'])} lost={f.get('lost', '?')} "
+              f"dup={f.get('dup', '?')} bad={f.get('bad', '?')} "
+              f"sockdrop={f.get('sockdrop', '?')} maxgap_ms={f.get('maxgap_ms', '?')} "
+              f"downtime_ms={','.join(str(d) for d in r['downtime_ms']) or '-'} "
+              f"migration_ms={','.join(str(m['total_ms']) for m in r['migrations']) or '-'} "
+              f"kernel_errors={len(r['errors'])} wall_s={r.get('wall_s')}", flush=True)
         for p in r["problems"]:
             print(f"    problem: {p}")
         for e in r["errors"][:12]:
@@ -86,9 +90,12 @@ def main():
         if r["ok"] and not a.keep_all:
             shutil.rmtree(logdir, ignore_errors=True)
         else:
-            print(f"    logs: {logdir}/ (src-console.log, dst-console.log, backend log)")
+            print(f"    logs: {logdir}/ (q0-console.log = first guest console, q1..., "
+                  f"backend and QEMU logs)")
     broken = [i + 1 for i, r in enumerate(results) if not r["ok"]]
-    print(f"summary: backend={a.backend} runs={len(results)} passed={len(results) - len(broken)} "
+    nmig = sum(len(r["migrations"]) for r in results)
+    print(f"summary: backend={a.backend} runs={len(results)} migrations={nmig} "
+          f"passed={len(results) - len(broken)} "
           f"broken={len(broken)}" + (f" (runs {broken})" if broken else ""))
     if a.json:
         with open(a.json, "w") as fh:

@@ -274,7 +274,8 @@ class Qemu:
         self.name = name
         self.console = os.path.join(logdir, f"{name}-console.log")
         self.qmp_path = os.path.join(logdir, f"{name}-qmp.sock")
-        for p in (self.console, self.qmp_path):
+        self.ser_path = os.path.join(logdir, f"{name}-serial.sock")
+        for p in (self.console, self.qmp_path, self.ser_path):
             if os.path.exists(p):
                 os.unlink(p)
         append = (f"console=ttyS0 panic=-1 vstop.seconds={seconds} {extra_append}").strip()
@@ -288,16 +289,40 @@ class Qemu:
                 "-device", f"virtio-net-pci,netdev=n0,mac={GUEST_MAC},vectors=0",
                 "-kernel", kernel, "-initrd", initrd, "-append", append,
                 "-nodefaults", "-display", "none", "-no-reboot",
-                "-serial", f"file:{self.console}",
+                # The console goes to a file; the harness may write a line into the
+                # serial port through the socket (console_send: "stop" ends seqcheck).
+                "-chardev", f"socket,id=ser0,path={self.ser_path},server=on,wait=off,"
+                f"logfile={self.console},logappend=on",
+                "-serial", "chardev:ser0",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         if incoming:
             argv += ["-incoming", "defer"]
         self.c = Child(argv, f"qemu-{name}", logdir)
         try:
             self.qmp = QMP(self.qmp_path, 30)
+            self._serial_connect()
         except Exception:
             self.end()
             raise RuntimeError(f"QEMU {name} did not start:\n{self.c.log()[-3000:]}")
+
+    def _serial_connect(self):
+        """Stay connected to the serial socket for QEMU's whole life, reading and dropping
+        what it sends (QEMU's logfile has it all): a disconnect in the middle of a write
+        makes QEMU log a character twice."""
+        self.ser = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ser.connect(self.ser_path)
+
+        def drain():
+            try:
+                while self.ser.recv(65536):
+                    pass
+            except OSError:
+                pass
+        threading.Thread(target=drain, daemon=True).start()
+
+    def console_send(self, line):
+        """Type a line on the guest console."""
+        self.ser.sendall((line + "\n").encode())
 
     def text(self):
         try:
@@ -352,113 +377,118 @@ def migrate(src, dst, uri, timeout=120):
     return info
 
 
-def run_migration(kind, kernel, initrd, logdir, seconds=20, migrate_at_ms=3000,
-                  after_s=5, tag=None, vstop=None, append="", hang_s=40, log=print,
-                  do_migrate=True):
-    """One run: fresh backend, boot the guest on port 0, migrate it under traffic to a
-    QEMU on port 1, let the checker finish on the destination. Returns a result dict:
-    ok, problems[], errors[] (guest kernel lines), final (SEQ-FINAL of the destination),
-    downtime_ms, total_ms, ... Consoles stay in logdir."""
+def run_migration(kind, kernel, initrd, logdir, migrate_at_ms=3000, after_s=5, hops=1,
+                  tag=None, vstop=None, append="", hang_s=40, log=print, max_seconds=900):
+    """One run: fresh backend; boot the guest on port 0; once it has had traffic for
+    migrate_at_ms, migrate it under traffic to a new QEMU on the other port, hops times
+    (0 -> 1 -> 0 ...: the QEMU left behind quits, the next destination takes its port);
+    after each hop traffic must go on for after_s; then 'stop' on the console ends the
+    checker (drain, SEQ-FINAL). Returns a dict: ok, problems[], errors[] (guest kernel
+    lines), final (SEQ-FINAL), migrations[] (downtime_ms, total_ms per hop), ...
+    Consoles and process logs stay in logdir."""
     tag = tag or f"{os.getpid()}"
     os.makedirs(logdir, exist_ok=True)
     socks = [f"/tmp/qr_{tag}_{i}.sock" for i in range(2)]
-    res = {"backend": kind, "problems": [], "errors": [], "final": None, "logdir": logdir}
-    be = src = dst = None
+    res = {"backend": kind, "problems": [], "errors": [], "final": None, "logdir": logdir,
+           "migrations": []}
+    be = None
+    qemus = []  # every QEMU of the run, in order; the last one runs the guest
     t_start = time.time()
+
+    def all_errors():
+        out = []
+        for q in qemus:
+            out += [f"{q.name}: {e}" for e in q.errors()]
+        return out
+
+    def watch(q, base_rcvd, until, need_s):
+        """Wait until q's guest has received frames beyond base_rcvd for need_s guest
+        seconds (True), or it broke/hung (False, a problem recorded)."""
+        first_t = None
+        last_rcvd, last_progress = base_rcvd, time.time()
+        broken_at = None
+        while time.time() < until:
+            s = q.seq()
+            if s and s[-1]["rcvd"] > last_rcvd:
+                last_rcvd, last_progress = s[-1]["rcvd"], time.time()
+                if first_t is None:
+                    first_t = s[-1]["t"]
+                if s[-1]["t"] - first_t >= need_s * 1000 and not all_errors():
+                    return True
+            if all_errors():
+                if broken_at is None:
+                    broken_at = time.time()
+                    until = min(until, broken_at + 10)  # let the console say more
+            elif not q.c.alive():
+                res["problems"].append(f"QEMU {q.name} exited (status {q.c.rc})")
+                return False
+            elif time.time() - last_progress > 15 and broken_at is None:
+                # No frame back for 15 s: a hang, or a soft lockup on its way (20 s+).
+                broken_at = time.time()
+                until = min(until, last_progress + hang_s)
+            time.sleep(0.2)
+        if all_errors():
+            res["problems"].append(f"guest kernel errors on {q.name}")
+        elif first_t is None:
+            res["problems"].append(f"no traffic on {q.name} (no frame back)")
+        else:
+            res["problems"].append(f"traffic on {q.name} stopped (no frame back for "
+                                   f"{time.time() - last_progress:.0f} s)")
+        return False
+
     try:
         be = Backend(kind, socks, logdir, tag, vstop=vstop)
-        src = Qemu("src", socks[0], kernel, initrd, logdir, seconds, append)
-        if do_migrate:
-            dst = Qemu("dst", socks[1], kernel, initrd, logdir, seconds, append,
-                       incoming=True)
-
-        def traffic_at(q, t_ms):
-            s = q.seq()
-            return s and s[-1]["t"] >= t_ms and s[-1]["rcvd"] > 0
-
-        try:
-            wait_for(lambda: traffic_at(src, migrate_at_ms) or src.errors()
-                     or not src.c.alive(), 120, what="guest traffic on the source")
-        except TimeoutError:
-            res["problems"].append("no traffic on the source guest within 120 s")
-            return res
-        if src.errors() or not src.c.alive():
-            res["problems"].append("source guest broke before the migration")
+        cur = Qemu("q0", socks[0], kernel, initrd, logdir, max_seconds, append)
+        qemus.append(cur)
+        port = 0
+        if not watch(cur, 0, time.time() + 120 + migrate_at_ms / 1000, migrate_at_ms / 1000):
+            res["problems"].insert(0, "before the first migration:")
             return res
         res["boot_s"] = round(time.time() - t_start, 1)
-        before = src.seq()[-1]
-        if not do_migrate:  # baseline: the checker runs to its end on the source
-            dst, src, info = src, None, {"status": "completed"}
-        else:
-            info = migrate(src, dst, f"unix:{os.path.join(logdir, 'mig.sock')}")
-        res["migrate_status"] = info.get("status")
-        res["downtime_ms"] = info.get("downtime")
-        res["total_ms"] = info.get("total-time")
-        res["setup_ms"] = info.get("setup-time")
-        res["migrate_wall_s"] = info.get("wall_s")
-        if info.get("status") != "completed":
-            res["problems"].append(f"migration {info.get('status')}: {info}")
-            return res
-        if do_migrate:
-            last_src = src.seq()[-1]
-            res["src_last"] = last_src
-            res["t_migrated_ms"] = last_src["t"]
-            log(f"  migrated at guest t={last_src['t']} ms (rcvd {last_src['rcvd']}), "
-                f"downtime {res['downtime_ms']} ms, total {res['total_ms']} ms")
-            src.end()  # paused after migration; it must not run again
-        else:
-            last_src = before
-
-        # Destination: wait for the checker to finish, or for a hang/error.
-        remaining_s = max(0, seconds - last_src["t"] / 1000) + 2 + 30
-        end = time.time() + remaining_s
-        last_progress = time.time()
-        last_rcvd = last_src["rcvd"]
-        broken_at = None
-        while time.time() < end:
-            if dst.final() or not dst.c.alive():
-                break
-            s = dst.seq()
-            if s and s[-1]["rcvd"] > last_rcvd:
-                last_rcvd = s[-1]["rcvd"]
-                last_progress = time.time()
-            if dst.errors() and broken_at is None:
-                broken_at = time.time()
-                end = min(end, broken_at + 10)  # keep the console a little longer
-            if broken_at is None and time.time() - last_progress > 15:
-                # No frame back for 15 s: hung, or a soft lockup on its way (20 s+).
-                broken_at = time.time()
-                end = min(end, last_progress + hang_s)
-            time.sleep(0.2)
-        dseq = dst.seq()
-        res["final"] = dst.final()
-        res["errors"] = (src.errors() if src else []) + dst.errors()
-        res["dst_first"] = dseq[0] if dseq else None
-        res["dst_last"] = dseq[-1] if dseq else None
-        if res["errors"]:
-            res["problems"].append(f"guest kernel errors: {len(res['errors'])} line(s)")
-        if not dst.c.alive():
-            res["problems"].append(f"destination QEMU exited (status {dst.c.rc})")
-        if not dseq or dseq[-1]["rcvd"] <= last_src["rcvd"]:
-            res["problems"].append("traffic did not continue on the destination")
-        else:
-            after = [x for x in dseq if x["rcvd"] > last_src["rcvd"]]
-            span = (dseq[-1]["t"] - after[0]["t"]) / 1000 if after else 0
-            res["dst_traffic_s"] = round(span, 1)
-            if span < after_s and not res["final"]:
-                res["problems"].append(f"traffic on the destination for only {span:.1f} s")
-        f = res["final"]
+        for hop in range(1, hops + 1):
+            port ^= 1
+            dst = Qemu(f"q{hop}", socks[port], kernel, initrd, logdir, max_seconds, append,
+                       incoming=True)
+            qemus.append(dst)
+            info = migrate(cur, dst, f"unix:{os.path.join(logdir, f'mig{hop}.sock')}")
+            m = {"hop": hop, "to_port": port, "status": info.get("status"),
+                 "downtime_ms": info.get("downtime"), "total_ms": info.get("total-time"),
+                 "setup_ms": info.get("setup-time"), "wall_s": info.get("wall_s")}
+            res["migrations"].append(m)
+            if info.get("status") != "completed":
+                res["problems"].append(f"migration {hop} {info.get('status')}: {info}")
+                return res
+            last = cur.seq()[-1] if cur.seq() else {"t": 0, "rcvd": 0}
+            m["at_t_ms"], m["at_rcvd"] = last["t"], last["rcvd"]
+            log(f"  migration {hop} -> port {port}: at guest t={last['t']} ms "
+                f"(rcvd {last['rcvd']}), downtime {m['downtime_ms']} ms, "
+                f"total {m['total_ms']} ms")
+            cur.end()  # paused after the migration; it must never run again
+            cur = dst
+            if not watch(cur, last["rcvd"], time.time() + 90, after_s):
+                res["problems"].insert(0, f"after migration {hop}:")
+                return res
+            s = cur.seq()
+            m["dst_traffic_s"] = round((s[-1]["t"] - last["t"]) / 1000, 1)
+        # The checker's send phase ends now: drain, SEQ-FINAL.
+        cur.console_send("stop")
+        try:
+            wait_for(lambda: cur.final() or not cur.c.alive(), 60, what="SEQ-FINAL")
+        except TimeoutError:
+            pass
+        f = res["final"] = cur.final()
         if not f:
-            res["problems"].append("no SEQ-FINAL from the destination guest (hang?)")
+            res["problems"].append(f"no SEQ-FINAL from {cur.name} (hang?)")
         else:
             for k in ("lost", "dup", "bad"):
                 if f[k]:
                     res["problems"].append(f"{k}={f[k]}")
             if f["sockdrop"]:
-                res["problems"].append(f"sockdrop={f['sockdrop']} (guest socket, rig)")
+                res["problems"].append(f"sockdrop={f['sockdrop']} (guest socket: rig)")
+        if all_errors():
+            res["problems"].append("guest kernel errors")
         if be.kind == "vstop":
             res["backend_stats"] = be.stats()
-        res["before"] = before
         return res
     except SkipRig:
         raise
@@ -466,16 +496,18 @@ def run_migration(kind, kernel, initrd, logdir, seconds=20, migrate_at_ms=3000,
         res["problems"].append(f"rig: {type(e).__name__}: {e}")
         return res
     finally:
-        for q in (src, dst):
-            if q is not None:
-                res.setdefault("errors", [])
-                try:
-                    extra = [e for e in q.errors() if e not in res["errors"]]
-                    res["errors"] += extra
-                except Exception:  # noqa: BLE001
-                    pass
-                q.end()
+        if be is not None and be.kind == "vstop" and "backend_stats" not in res:
+            try:
+                res["backend_stats"] = be.stats()
+            except Exception:  # noqa: BLE001
+                pass
+        res["errors"] = all_errors()
+        for q in qemus:
+            q.end()
         if be is not None:
             be.end()
+        if res["errors"] and not any("kernel errors" in p for p in res["problems"]):
+            res["problems"].append("guest kernel errors")
         res["ok"] = not res["problems"]
+        res["downtime_ms"] = [m["downtime_ms"] for m in res["migrations"]]
         res["wall_s"] = round(time.time() - t_start, 1)

@@ -28,6 +28,9 @@
  *
  * Options come from argv (--seconds 20 ...) and, with --cmdline, also from
  * /proc/cmdline as vstop.<option>=<value> (vstop.seconds=20 vstop.rate=0 ...).
+ * A line "stop" on stdin (the guest console) ends the send phase before --seconds: the
+ * harness decides how long traffic runs (SEQ-STOP is printed, then the drain and
+ * SEQ-FINAL follow).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -272,6 +275,29 @@ static void sock_stats(int fd)
 		c.sockdrop += st.tp_drops; /* reading resets them */
 }
 
+/* A line "stop" on stdin (the console: the harness writes it into the serial port) ends
+ * the send phase early. Checked once per report period. */
+static int stdin_says_stop(void)
+{
+	static char line[64];
+	static size_t n;
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		char ch;
+		if (read(0, &ch, 1) != 1)
+			return 0;
+		if (ch == '\n' || ch == '\r') {
+			line[n] = 0;
+			n = 0;
+			if (!strcmp(line, "stop"))
+				return 1;
+		} else if (n < sizeof(line) - 1) {
+			line[n++] = ch;
+		}
+	}
+	return 0;
+}
+
 static void report(uint64_t t_ms)
 {
 	printf("SEQ t=%llu sent=%llu rcvd=%llu dup=%llu reord=%llu bad=%llu sockdrop=%llu "
@@ -382,8 +408,8 @@ int main(int argc, char **argv)
 	       o.rate, o.seconds, o.drain_ms);
 
 	const uint64_t t0 = now_ns();
-	const uint64_t send_end = t0 + (uint64_t)(o.seconds * 1e9);
-	const uint64_t drain_end = send_end + (uint64_t)o.drain_ms * 1000000;
+	uint64_t send_end = t0 + (uint64_t)(o.seconds * 1e9);
+	uint64_t drain_end = send_end + (uint64_t)o.drain_ms * 1000000;
 	uint64_t next_report = t0 + (uint64_t)o.report_ms * 1000000;
 	uint64_t last_rx = 0, last_progress = t0;
 	int sending = 1;
@@ -404,6 +430,12 @@ int main(int argc, char **argv)
 		if (t >= next_report) {
 			sock_stats(fd);
 			report((t - t0) / 1000000);
+			if (sending && stdin_says_stop()) {
+				printf("SEQ-STOP t=%llu (stop on the console)\n",
+				       (unsigned long long)((t - t0) / 1000000));
+				send_end = t; /* the loop ends the send phase next */
+				drain_end = t + (uint64_t)o.drain_ms * 1000000;
+			}
 			next_report += (uint64_t)o.report_ms * 1000000;
 			if (next_report < t)
 				next_report = t + (uint64_t)o.report_ms * 1000000;
