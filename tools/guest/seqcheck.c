@@ -26,6 +26,9 @@
  * EtherType whose magic, length, sequence number or checksum is wrong (corruption);
  * maxgap_ms = the longest time without a received frame during the send phase.
  *
+ * Before the measured run, a warm-up sends one probe frame every 50 ms until one comes
+ * back (SEQ-WARMUP): frames a device drops while its queues come up are not counted.
+ *
  * Options come from argv (--seconds 20 ...) and, with --cmdline, also from
  * /proc/cmdline as vstop.<option>=<value> (vstop.seconds=20 vstop.rate=0 ...).
  * A line "stop" on stdin (the guest console) ends the send phase before --seconds: the
@@ -400,6 +403,40 @@ int main(int argc, char **argv)
 		rxm[i].msg_hdr.msg_iovlen = 1;
 		rxm[i].msg_hdr.msg_name = &rxa[i];
 		rxm[i].msg_hdr.msg_namelen = sizeof(rxa[i]);
+	}
+
+	/* Warm-up: a device may drop the first frames after the link comes up (its queues
+	 * not yet ready). Send one probe frame (of another run id, so it never counts) every
+	 * 50 ms until one comes back; only then does the measured run start. */
+	{
+		uint32_t probe_run = ~run;
+		uint64_t tp = now_ns();
+		long probes = 0;
+		int back = 0;
+		while (!back) {
+			if (now_ns() - tp > (uint64_t)o.link_wait_ms * 1000000) {
+				printf("SEQ-ERROR no probe frame came back in %ld ms (%ld sent)\n",
+				       o.link_wait_ms, probes);
+				return 1;
+			}
+			build_frame(txf[0], mac, probe_run, 0, now_ns());
+			if (sendto(fd, txf[0], (size_t)o.len, 0, (struct sockaddr *)&sll,
+				   sizeof(sll)) == o.len)
+				probes++;
+			uint64_t tq = now_ns();
+			while (!back && now_ns() - tq < 50000000ull) {
+				struct pollfd p = { .fd = fd, .events = POLLIN };
+				if (poll(&p, 1, 10) != 1)
+					continue;
+				ssize_t n = recv(fd, rxf[0], sizeof(rxf[0]), MSG_DONTWAIT);
+				struct hdr *h = (struct hdr *)(rxf[0] + sizeof(struct ether_header));
+				if (n == o.len && ntohl(h->magic) == SEQ_MAGIC &&
+				    ntohl(h->run) == probe_run)
+					back = 1;
+			}
+		}
+		printf("SEQ-WARMUP probes=%ld ms=%llu\n", probes,
+		       (unsigned long long)((now_ns() - tp) / 1000000));
 	}
 
 	printf("SEQ-START if=%s mac=%02x:%02x:%02x:%02x:%02x:%02x run=%08x len=%ld window=%ld "
