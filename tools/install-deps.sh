@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc libcriterion-dev python3
-      procps iproute2 clang libclang-rt-14-dev)
+      procps iproute2 clang libclang-rt-14-dev
+      qemu-system-x86 busybox-static cpio)  # the QEMU guest rig (tools/guest, test/qemu)
 if [ "${1:-}" = "--bench" ]; then
 	pkgs+=(gnuplot-nox)
 fi
