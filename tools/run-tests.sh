@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, run every test, print one summary line.
 # Two configurations: the normal build (every suite), then an ASan+UBSan build (every suite
-# but fuzz and bench, or the suites in $VSTOP_ASAN_SUITES; VSTOP_ASAN=0 skips it).
+# but fuzz, bench and qemu, or the suites in $VSTOP_ASAN_SUITES; VSTOP_ASAN=0 skips it).
 # Usage: tools/run-tests.sh [meson test args...]   (e.g. --suite unit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,13 +27,15 @@ if [ "${VSTOP_ASAN:-1}" = 1 ] && [ $# -eq 0 ]; then
 	# Default: every suite but 'fuzz' (test/fuzz/run.sh builds its own ASan+UBSan binaries
 	# with clang) and 'bench' (the benchmark scripts' smoke run: the processes it starts
 	# are the ones the fe and app suites run here already, and sanitized timings mean
-	# nothing). VSTOP_ASAN_SUITES="unit app ..." picks suites instead.
-	suites=(--no-suite fuzz --no-suite bench)
+	# nothing) and 'qemu' (a TCG guest is the front end: the vstop it runs is the normal
+	# build's code, which the app and fe suites already run sanitized; under ASan the guest
+	# run only doubles the slowest test). VSTOP_ASAN_SUITES="unit app ..." picks suites instead.
+	suites=(--no-suite fuzz --no-suite bench --no-suite qemu)
 	if [ -n "${VSTOP_ASAN_SUITES:-}" ]; then
 		suites=()
 		for s in $VSTOP_ASAN_SUITES; do suites+=(--suite "$s"); done
 	fi
-	echo "== tests under ASan+UBSan: build-asan (${VSTOP_ASAN_SUITES:-every suite but fuzz and bench})"
+	echo "== tests under ASan+UBSan: build-asan (${VSTOP_ASAN_SUITES:-every suite but fuzz, bench and qemu})"
 	# Processes under test write their stderr to the tests' own logs, and not every test
 	# looks at every exit status: sanitizer reports also go to files, and any file fails
 	# the run. No LeakSanitizer suppression is needed (vstop and DPDK free what they
