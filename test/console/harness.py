@@ -284,6 +284,38 @@ class Testpmd:
         shutil.rmtree(runtime_dir(self.prefix), ignore_errors=True)
 
 
+class Tool:
+    """A front end or client that runs to its end (vstop-fe): output to a temporary file,
+    a non-reaping wait, a bounded reap."""
+
+    def __init__(self, argv):
+        self.out = tempfile.TemporaryFile()
+        self.child = proclib.Child(argv, stdin=subprocess.DEVNULL, stdout=self.out,
+                                   stderr=subprocess.STDOUT)
+        self.pid = self.child.pid
+
+    def send_signal(self, sig):
+        self.child.send_signal(sig)
+
+    def text(self):
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")
+
+    def finish(self, timeout):
+        """Wait for its end (SIGKILL after @timeout s); (exit code, output)."""
+        try:
+            self.child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.child.end(signal.SIGKILL, grace=5)
+            raise TestFailure(f"{self.child.argv[0]} still running after {timeout} s:\n"
+                              f"{self.text()[-3000:]}")
+        self.child.reap()
+        return self.child.returncode, self.text()
+
+    def end(self):
+        self.child.end(signal.SIGTERM, 10)
+
+
 def telemetry(prefix, *cmds):
     """Send telemetry commands over the v2 socket; @return the decoded answers."""
     path = os.path.join(runtime_dir(prefix), "dpdk_telemetry.v2")

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -581,7 +582,7 @@ class MultiTestpmd(H.Testpmd):
         vdevs = []
         for i, sk in enumerate(socks):
             vdevs += ["--vdev", f"net_virtio_user{i},path={sk}"]
-        self.proc = subprocess.Popen(
+        self.proc = H.proclib.Child(
             [self.bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", self.prefix,
              "--lcores", "0@0,1@1"] + vdevs + ["--", "-i", "--total-num-mbufs=4096"],
             stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT)
@@ -673,8 +674,7 @@ def t_port_attach_detach(vstop_bin):
     proc = None
     try:
         v.wait_ready()
-        proc = subprocess.Popen([fe, "-s", v.sock, "-d", "6", "--rate", "20000", "--quiet"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = H.Tool([fe, "-s", v.sock, "-d", "6", "--rate", "20000", "--quiet"])
         v.wait_status(driver_ok, "vstop-fe to set DRIVER_OK")
         e0 = v.ok("show engine")
         # bad input first: each refused, nothing changed
@@ -710,8 +710,7 @@ def t_port_attach_detach(vstop_bin):
             v.ok("port detach 2")
             v.ok("port detach 1")
             cycles += 1
-        out, _ = proc.communicate(timeout=60)
-        rc = proc.returncode
+        rc, out = proc.finish(60)
         proc = None
         check(rc == 0 and "result: PASS" in out and "lost 0 duplicated 0 reordered 0" in out,
               f"port 0's traffic was disturbed ({cycles} attach/detach cycles): rc {rc}\n{out}")
@@ -724,7 +723,7 @@ def t_port_attach_detach(vstop_bin):
               f"{e0['epochs']} -> {e1['epochs']}")
     finally:
         if proc is not None:
-            H._end(proc.pid, proc)
+            proc.end()
         v.cleanup()
         for p in paths:
             if os.path.exists(p):
@@ -783,9 +782,8 @@ def t_e1_many_front_ends(vstop_bin):
     try:
         v.wait_ready()
         os.symlink(v.sock, f"{d}/p0.sock")
-        hold = subprocess.Popen([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
-                                 "-r", "64", "--quiet"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        hold = H.Tool([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
+                       "-r", "64", "--quiet"])
         procs.append(hold)
         for p in range(n):
             v.wait_status(driver_ok, f"device {p} at DRIVER_OK", port=p)
@@ -799,26 +797,25 @@ def t_e1_many_front_ends(vstop_bin):
         r = v.ok("device resume all")
         check(r["done"] == n, r)
         hold.send_signal(signal.SIGTERM)
-        out, _ = hold.communicate(timeout=60)
+        rc, out = hold.finish(60)
         procs.remove(hold)
-        check(hold.returncode == 0 and f"devices up: {n} of {n}" in out and
-              "result: PASS" in out, f"vstop-fe --devices: rc {hold.returncode}\n{out}")
+        check(rc == 0 and f"devices up: {n} of {n}" in out and
+              "result: PASS" in out, f"vstop-fe --devices: rc {rc}\n{out}")
         for p in range(n):
             v.wait_status(lambda s: not s["attached"], f"port {p} detached", port=p)
-        cyc = subprocess.Popen([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
-                                "-r", "64", "--cycles", "3", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cyc = H.Tool([fe, "--devices", str(n), "-s", f"{d}/p%u.sock", "-d", "0",
+                      "-r", "64", "--cycles", "3", "--quiet"])
         procs.append(cyc)
-        out, _ = cyc.communicate(timeout=120)
+        rc, out = cyc.finish(120)
         procs.remove(cyc)
-        check(cyc.returncode == 0 and
+        check(rc == 0 and
               f"stop all from the front ends ({n} devices): 3 cycles" in out,
-              f"front ends stopping together: rc {cyc.returncode}\n{out}")
+              f"front ends stopping together: rc {rc}\n{out}")
         st = v.ok("show device status 5")
         check(st["stops"] >= 4 and st["resumes"] >= 4, st)
     finally:
         for p in procs:
-            H._end(p.pid, p)
+            p.end()
         v.cleanup()
         shutil.rmtree(d, ignore_errors=True)
 
@@ -832,9 +829,11 @@ def t_vstopctl(vstop_bin):
     v = H.Vstop(vstop_bin, "ctlcli")
 
     def run(*args, stdin=None, env=None):
-        p = subprocess.run([sys.executable, tool] + list(args), input=stdin,
-                           capture_output=True, text=True, timeout=60, env=env)
-        return p.returncode, p.stdout, p.stderr
+        with tempfile.TemporaryFile() as err:
+            p = H.proclib.run([sys.executable, tool] + list(args), timeout=60, env=env,
+                              input=None if stdin is None else stdin.encode(), stderr=err)
+            err.seek(0)
+            return p.returncode, p.stdout, err.read().decode(errors="replace")
 
     try:
         v.wait_ready()

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -87,12 +86,12 @@ def part_engine(a):
                                       "--devices", ",".join(map(str, a.engine_n)),
                                       "--cycles", str(a.cycles), "--csv", csv]
     B.log("engine: " + " ".join(argv))
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    r = B.proclib.run(argv, timeout=1800)  # stderr with stdout; a bounded reap
     out = [ln for ln in r.stdout.splitlines() if "devices:" in ln]
     for ln in out:
         B.log("  " + ln)
     if r.returncode != 0:
-        raise RuntimeError("bench_scale failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
+        raise RuntimeError("bench_scale failed:\n" + r.stdout[-4000:])
     rows = {}
     import csv as _csv
     with open(csv) as f:
