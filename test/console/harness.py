@@ -47,7 +47,7 @@ class Vstop:
     """One vstop process with one vhost-user port (port 0)."""
 
     def __init__(self, vstop_bin, name, interactive=False, ctl=True, script=None,
-                 fwd="loopback", extra=(), eal_extra=()):
+                 fwd="loopback", extra=(), eal_extra=(), mem=256):
         tag = f"{name}_{os.getpid()}"
         self.prefix = f"vsc_{tag}"
         self.sock = f"/tmp/vsc_{tag}.sock"
@@ -61,7 +61,7 @@ class Vstop:
         for p in (self.sock, self.ctl_path):
             if p and os.path.exists(p):
                 os.unlink(p)
-        argv = [vstop_bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
+        argv = [vstop_bin, "--no-huge", "-m", str(mem), "--no-pci", "--file-prefix",
                 self.prefix, "--lcores", "0@0,1@1"] + list(eal_extra) + [
                 "--", "--vhost", self.sock, "--fwd",
                 fwd, "--idle-backoff-us", "50",

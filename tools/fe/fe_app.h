@@ -46,6 +46,7 @@ struct fe_opts {
 	const char *backend_ctl;  /**< control socket of the backend behind sock (R7/S4) */
 	unsigned int backend_port; /**< that backend's port id of the device */
 	unsigned int devices;     /**< --devices N: N devices from one process (fe_multi.c) */
+	bool multi_traffic;       /**< --traffic: with --devices, every device sends and checks */
 };
 
 /** Aggregated measure (min/avg/max) in ns. */

@@ -41,13 +41,18 @@ usage(FILE *f)
 "  -d, --duration SEC       traffic time (default 3, or 0 with --cycles/--migrate)\n"
 "      --busy-poll          never sleep in the data thread when idle\n"
 "Many devices:\n"
-"      --devices N          N devices from one process, no traffic: --socket is a\n"
+"      --devices N          N devices from one process (no traffic unless --traffic):\n"
+"                           --socket is a\n"
 "                           pattern with %%u (device index 0..N-1), e.g.\n"
 "                           /tmp/vs%%u.sock. Each is brought up to DRIVER_OK; with\n"
 "                           --cycles, all are stopped together (every status write,\n"
 "                           then every poll) and resumed; then they stay up for\n"
 "                           --duration (0: until SIGTERM/SIGINT, or with --cycles\n"
 "                           not at all)\n"
+"      --traffic            with --devices: every device sends sequence-numbered\n"
+"                           frames (--rate is per device) and checks what comes back,\n"
+"                           all from one thread; at the end every device drains\n"
+"                           (--drain) and the totals are checked\n"
 "Stop and migration:\n"
 "  -c, --cycles N           stop/resume cycles under traffic\n"
 "      --stop-kind K        auto|stopped|suspend|vring-base|enable (default auto:\n"
@@ -90,7 +95,7 @@ enum {
 	O_RETRIES = 256, O_DEVICES, O_MSG_TIMEOUT, O_FLOWS, O_RATE, O_COUNT, O_BUSY, O_STOP_KIND,
 	O_DEADLINE, O_HOLD, O_GAP, O_MIG_KIND, O_CORRUPT, O_EXPECT_REFUSED, O_NO_PRECONNECT,
 	O_NO_DSTOP, O_NO_SUSPEND, O_FORCE_STOP, O_NO_CANCEL, O_DRAIN, O_CONFORMANCE, O_ONLY,
-	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT, O_PACKED,
+	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT, O_PACKED, O_TRAFFIC,
 };
 
 static const struct option long_opts[] = {
@@ -108,6 +113,7 @@ static const struct option long_opts[] = {
 	{ "duration", required_argument, NULL, 'd' },
 	{ "busy-poll", no_argument, NULL, O_BUSY },
 	{ "devices", required_argument, NULL, O_DEVICES },
+	{ "traffic", no_argument, NULL, O_TRAFFIC },
 	{ "cycles", required_argument, NULL, 'c' },
 	{ "stop-kind", required_argument, NULL, O_STOP_KIND },
 	{ "deadline", required_argument, NULL, O_DEADLINE },
@@ -240,6 +246,7 @@ parse(int argc, char **argv, struct fe_opts *o)
 			break;
 		case O_BUSY: o->net.busy_poll = true; break;
 		case O_PACKED: o->net.packed = true; break;
+		case O_TRAFFIC: o->multi_traffic = true; break;
 		case O_DEVICES:
 			if (num("devices", optarg, 1024, &v) || !v) return -1;
 			o->devices = v;
@@ -318,6 +325,15 @@ parse(int argc, char **argv, struct fe_opts *o)
 	}
 	if (o->devices && (o->migrations || o->conformance || o->peer)) {
 		fprintf(stderr, FE_NAME ": --devices does not go with --migrate/--conformance\n");
+		return -1;
+	}
+	if (o->multi_traffic && !o->devices) {
+		fprintf(stderr, FE_NAME ": --traffic goes with --devices\n");
+		return -1;
+	}
+	if (o->multi_traffic && !o->net.rate_pps) {
+		fprintf(stderr, FE_NAME ": --devices --traffic needs --rate (frames per second "
+			"per device): one thread drives every device\n");
 		return -1;
 	}
 	if (!dur_set && (o->cycles || o->migrations || o->conformance))

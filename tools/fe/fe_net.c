@@ -412,32 +412,40 @@ qp_tx(struct fe_net *net, struct fe_qp *q, uint64_t now, bool kick_ok)
 	return budget;
 }
 
+unsigned int
+fe_net_poll(struct fe_net *net, uint64_t now)
+{
+	bool kick_ok = !__atomic_load_n(&net->no_kick, __ATOMIC_ACQUIRE);
+	unsigned int work = 0, i;
+
+	for (i = 0; i < net->cfg.nqp; i++) {
+		struct fe_qp *q = &net->qp[i];
+
+		work += qp_rx(net, q, now, kick_ok);
+		work += qp_txdone(q);
+		work += qp_tx(net, q, now, kick_ok);
+	}
+	if (__atomic_load_n(&net->force_kick, __ATOMIC_ACQUIRE) &&
+	    now - net->last_force_ns >= FE_FORCE_KICK_NS) {
+		for (i = 0; i < net->cfg.nqp; i++) {
+			fe_vq_kick(&net->qp[i].rx);
+			fe_vq_kick(&net->qp[i].tx);
+		}
+		net->last_force_ns = now;
+	}
+	return work;
+}
+
 static void *
 data_thread(void *arg)
 {
 	struct fe_net *net = arg;
-	uint64_t next_tick = fe_now_ns() + 1000000000ull, last_force = 0;
+	uint64_t next_tick = fe_now_ns() + 1000000000ull;
 
 	while (!__atomic_load_n(&net->quit, __ATOMIC_ACQUIRE)) {
 		uint64_t now = fe_now_ns();
-		bool kick_ok = !__atomic_load_n(&net->no_kick, __ATOMIC_ACQUIRE);
-		unsigned int work = 0, i;
+		unsigned int work = fe_net_poll(net, now);
 
-		for (i = 0; i < net->cfg.nqp; i++) {
-			struct fe_qp *q = &net->qp[i];
-
-			work += qp_rx(net, q, now, kick_ok);
-			work += qp_txdone(q);
-			work += qp_tx(net, q, now, kick_ok);
-		}
-		if (__atomic_load_n(&net->force_kick, __ATOMIC_ACQUIRE) &&
-		    now - last_force >= FE_FORCE_KICK_NS) {
-			for (i = 0; i < net->cfg.nqp; i++) {
-				fe_vq_kick(&net->qp[i].rx);
-				fe_vq_kick(&net->qp[i].tx);
-			}
-			last_force = now;
-		}
 		if (net->tick && now >= next_tick) {
 			net->tick(net, net->tick_arg);
 			next_tick += 1000000000ull;
@@ -449,11 +457,10 @@ data_thread(void *arg)
 	return NULL;
 }
 
-int
-fe_net_start(struct fe_net *net, bool paused)
+void
+fe_net_post_rx(struct fe_net *net)
 {
 	unsigned int i, j;
-	int ret;
 
 	for (i = 0; i < net->cfg.nqp; i++) {
 		struct fe_vq *rx = &net->qp[i].rx;
@@ -462,6 +469,14 @@ fe_net_start(struct fe_net *net, bool paused)
 			fe_vq_post(rx, rx->free_ids[--rx->nfree], rx->buf_len);
 		fe_vq_publish(rx);
 	}
+}
+
+int
+fe_net_start(struct fe_net *net, bool paused)
+{
+	int ret;
+
+	fe_net_post_rx(net);
 	net->pause = paused;
 	ret = pthread_create(&net->thr, NULL, data_thread, net);
 	if (ret)

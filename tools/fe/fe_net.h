@@ -84,6 +84,7 @@ struct fe_net {
 	uint64_t last_rx_ns;
 	uint64_t max_rx_gap_ns;
 	uint64_t loops;
+	uint64_t last_force_ns;  /**< the poller's last forced kick (force_kick) */
 	fe_net_tick_fn tick;  /**< called about once a second from the data thread */
 	void *tick_arg;
 };
@@ -93,6 +94,13 @@ void fe_net_fini(struct fe_net *net);
 /** Post every rx buffer and start the data thread (paused if @p paused). */
 int fe_net_start(struct fe_net *net, bool paused);
 void fe_net_stop(struct fe_net *net);
+/**
+ * For a poller of one's own (vstop-fe --devices --traffic drives every device from one
+ * thread): post every rx buffer, once, before the device is started; then call
+ * fe_net_poll() from that one thread. @return of fe_net_poll: the work done (0: idle).
+ */
+void fe_net_post_rx(struct fe_net *net);
+unsigned int fe_net_poll(struct fe_net *net, uint64_t now);
 
 static inline void
 fe_net_set(int *knob, int v)
