@@ -102,6 +102,8 @@ def run(a, queues):
     try:
         procs = [vstop(a, socks[0], queues, "vstop-A"), vstop(a, socks[1], queues, "vstop-B")]
         extra = ["--rate", str(a.rate)] if a.rate else []
+        if a.packed:
+            extra += ["--packed"]
         argv = (["taskset", "-c", str(fe_core), os.path.join(a.build, "tools", "fe", "vstop-fe"),
                  "-s", socks[0], "-p", socks[1], "-q", str(queues), "--migrate",
                  str(a.migrations), "--gap", str(a.gap)] + extra)
@@ -202,6 +204,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--name", default="migration")
     ap.add_argument("--smoke", action="store_true", help="10 migrations, 1 queue")
+    ap.add_argument("--packed", action="store_true",
+                    help="vstop-fe drives packed virtqueues (rule P1)")
     a = ap.parse_args()
     a.vstop_log = vstop_log_args(a)
     if a.smoke:

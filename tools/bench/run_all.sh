@@ -7,6 +7,7 @@
 #   4. stop_latency.py  stop latency over the wire vs queue count, idle and under traffic
 #   5. migration.py     live-migration downtime between two vstop processes
 #   6. scale.py         many devices: stop all vs one by one, idle ports, attach/detach
+#   7. packed rings     throughput (vs testpmd), stop latency and migration, packed (P1)
 # Usage: tools/bench/run_all.sh [--smoke] [--build DIR] [--no-build]
 #   --smoke     a few seconds each: checks that every benchmark runs and writes its CSV
 #               (the meson test 'bench_smoke' runs this; it asserts nothing about timing)
@@ -34,7 +35,8 @@ export VSTOP_BENCH_OUT=$out
 mkdir -p "$out"
 csvs=(stop_engine.csv throughput.csv throughput_runs.csv stop_cost.csv stop_cost_runs.csv
       stop_latency.csv stop_latency_stops.csv migration.csv migration_migrations.csv
-      scale_engine_summary.csv scale_wire.csv scale_idle.csv scale_attach.csv)
+      scale_engine_summary.csv scale_wire.csv scale_idle.csv scale_attach.csv
+      throughput_packed.csv stop_latency_packed.csv migration_packed.csv)
 for f in "${csvs[@]}"; do rm -f "$out/$f"; done
 if ! command -v dpdk-testpmd >/dev/null; then
 	echo "run_all: dpdk-testpmd not found (Debian package dpdk): skipped" >&2
@@ -55,14 +57,14 @@ b=(--build "$build")
 t0=$(date +%s)
 step() { echo; echo "=== run_all: $* ($(( $(date +%s) - t0 )) s so far)"; }
 
-step "1/6 stop engine micro-benchmark"
+step "1/7 stop engine micro-benchmark"
 if [ "$smoke" = 1 ]; then
 	tools/bench/stop_engine.sh --smoke --build "$build" --no-build
 else
 	tools/bench/stop_engine.sh --cycles 2000 --build "$build" --no-build
 fi
 
-step "2/6 throughput: vstop vs testpmd net_vhost"
+step "2/7 throughput: vstop vs testpmd net_vhost"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name throughput \
 		--backends testpmd,vstop,testpmd-io2,vstop-io2
@@ -72,7 +74,7 @@ else
 		--runs 7 --seconds 4
 fi
 
-step "3/6 cost of stop support: vstop vs vstop without the quiescent report"
+step "3/7 cost of stop support: vstop vs vstop without the quiescent report"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name stop_cost \
 		--backends vstop,vstop-noqsbr
@@ -83,7 +85,7 @@ else
 		--title "cost of stop support: vstop vs vstop without the quiescent report"
 fi
 
-step "4/6 stop latency over the wire vs queue count"
+step "4/7 stop latency over the wire vs queue count"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" "${s[@]}" --name stop_latency
 else
@@ -93,7 +95,7 @@ else
 	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" --cycles 300 --name stop_latency
 fi
 
-step "5/6 migration downtime"
+step "5/7 migration downtime"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/migration.py "${b[@]}" "${s[@]}" --name migration
 else
@@ -107,8 +109,26 @@ else
 	fi
 fi
 
-step "6/6 many devices (E1), idle ports, runtime attach/detach"
+step "6/7 many devices (E1), idle ports, runtime attach/detach"
 "${py[@]}" tools/bench/scale.py "${b[@]}" "${s[@]}"
+
+step "7/7 packed virtqueues (P1): throughput vs testpmd, stop latency, migration"
+if [ "$smoke" = 1 ]; then
+	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --packed \
+		--name throughput_packed --backends testpmd,vstop
+	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" "${s[@]}" --packed \
+		--name stop_latency_packed
+	"${py[@]}" tools/bench/migration.py "${b[@]}" "${s[@]}" --packed --name migration_packed
+else
+	"${py[@]}" tools/bench/throughput.py "${b[@]}" --packed --name throughput_packed \
+		--backends testpmd,vstop,testpmd-io2,vstop-io2 --sizes 64,1518 --queues 1,2 \
+		--runs 7 --seconds 4 \
+		--title "vhost-user loopback throughput, packed rings (testpmd virtio_user packed_vq=1)"
+	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" --packed --cycles 300 \
+		--queues 1,4,16,64 --name stop_latency_packed
+	"${py[@]}" tools/bench/migration.py "${b[@]}" --packed --migrations 200 --queues 1,4 \
+		--name migration_packed
+fi
 
 # Every benchmark must have written its CSV (the smoke test checks nothing else).
 missing=0

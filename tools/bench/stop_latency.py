@@ -114,7 +114,8 @@ def start_fe(a, vs, queues, idle, extra):
 def fe_argv(a, vs, queues, idle, extra):
     be_core, fe_core = cpus()
     return (["taskset", "-c", str(fe_core), os.path.join(a.build, "tools", "fe", "vstop-fe"),
-             "-s", vs.sock, "-q", str(queues)] + (["--count", "1"] if idle else []) + extra)
+             "-s", vs.sock, "-q", str(queues)] + (["--count", "1"] if idle else []) +
+            (["--packed"] if a.packed else []) + extra)
 
 
 def loop_period(a, vs, queues, idle):
@@ -222,6 +223,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--name", default="stop_latency")
     ap.add_argument("--smoke", action="store_true", help="1 and 4 queues, 10 cycles")
+    ap.add_argument("--packed", action="store_true",
+                    help="vstop-fe drives packed virtqueues (rule P1)")
     a = ap.parse_args()
     a.vstop_log = vstop_log_args(a)
     if a.smoke:

@@ -67,7 +67,8 @@ def frontend_argv(socks, queues, size, t, a):
     be_core, fe_core = cpus()
     vdevs = []
     for i, s in enumerate(socks):
-        vdevs += ["--vdev", f"net_virtio_user{i},path={s},queues={queues}"]
+        vdevs += ["--vdev", f"net_virtio_user{i},path={s},queues={queues}"
+                  + (",packed_vq=1" if a.packed else "")]
     return (["stdbuf", "-oL", "dpdk-testpmd"] + EAL +
             ["-m", "512", "--file-prefix", "vsfe-" + t, "--log-level=error",
              "--lcores", f"0@{be_core},1@{fe_core}"] + vdevs +
@@ -245,6 +246,9 @@ def main():
     ap.add_argument("--csv", default=None, help="default out/bench/NAME.csv")
     ap.add_argument("--plot", default=None, help="default out/bench/NAME.png")
     ap.add_argument("--smoke", action="store_true", help="1 run, 1 s each, 64 B, 1 queue")
+    ap.add_argument("--packed", action="store_true",
+                    help="packed virtqueues: the front end's virtio_user gets packed_vq=1 "
+                         "(every backend then drives packed rings; rule P1)")
     a = ap.parse_args()
     if a.smoke:
         a.runs, a.seconds, a.warmup, a.sizes, a.queues, a.retries = 1, 1, 0.5, "64", "1", 0
