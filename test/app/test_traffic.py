@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Traffic through vstop with dpdk-testpmd (net_virtio_user) as the front end.
-Usage: test_traffic.py CASE"""
+Usage: test_traffic.py CASE [split|packed]   (the virtqueue layout, rule P1; default split)"""
 import os
 import re
 import signal
@@ -12,6 +12,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 BURSTS = 16  # tx_first bursts of 32 frames per port
+LAYOUTS = {"split": "", "packed": ",packed_vq=1"}
+LAYOUT = sys.argv[2] if len(sys.argv) > 2 else "split"
+
+
+def Testpmd(*args, **kw):
+    """dpdk-testpmd's virtio_user ports in this run's ring layout."""
+    return h.Testpmd(*args, vdev_args=LAYOUTS[LAYOUT], **kw)
 
 
 def eq(what, got, want):
@@ -60,7 +67,7 @@ def case_io():
     s0, s1 = h.sock_path("io", 0), h.sock_path("io", 1)
     vs = h.Vstop("io", ["--vhost", f"{s0},queues=4", "--vhost", f"{s1},queues=4",
                         "--fwd", "io"], mem=256)
-    tp = h.Testpmd("io", [s0, s1], queues=4, fwd="rxonly")
+    tp = Testpmd("io", [s0, s1], queues=4, fwd="rxonly")
     vs_st, tp_st = run_rxonly(vs, tp)
     check_paired(vs_st, tp_st, {0: 1, 1: 0})
     tp.quit()
@@ -77,7 +84,7 @@ def port_mac(tp, port):
 def case_macswap():
     s0, s1 = h.sock_path("mac", 0), h.sock_path("mac", 1)
     vs = h.Vstop("mac", ["--vhost", s0, "--vhost", s1, "--fwd", "macswap"])
-    tp = h.Testpmd("mac", [s0, s1], fwd="rxonly")
+    tp = Testpmd("mac", [s0, s1], fwd="rxonly")
     mac0 = port_mac(tp, 0)
     tp.cmd("set verbose 1")
     start = len(tp.log())
@@ -95,7 +102,7 @@ def case_macswap():
 def case_loopback():
     s0 = h.sock_path("lb", 0)
     vs = h.Vstop("lb", ["--vhost", s0, "--fwd", "loopback"])
-    tp = h.Testpmd("lb", [s0], fwd="rxonly")
+    tp = Testpmd("lb", [s0], fwd="rxonly")
     vs_st, tp_st = run_rxonly(vs, tp)
     check_paired(vs_st, tp_st, {0: 0})
     tp.quit()
@@ -113,7 +120,7 @@ def case_V1():
     detached before the connection goes; a new testpmd after 'quit' forwards again."""
     s0 = h.sock_path("v1", 0)
     vs = h.Vstop("v1", ["--vhost", s0, "--fwd", "loopback"])
-    tp = h.Testpmd("v1", [s0], fwd="io")
+    tp = Testpmd("v1", [s0], fwd="io")
     tp.cmd("start tx_first", 1.0)
     flowing(vs, 0)
     tp.cmd("stop", 0.5)
@@ -129,7 +136,7 @@ def case_V1():
         raise AssertionError("device not detached by GET_VRING_BASE before disconnect")
     eq("testpmd quit", tp.quit(), 0)
     h.wait_for(lambda: vs.stats()[0]["connected"] == 0, 10, what="disconnect")
-    tp2 = h.Testpmd("v1b", [s0], fwd="io")
+    tp2 = Testpmd("v1b", [s0], fwd="io")
     tp2.cmd("start tx_first", 1.0)
     flowing(vs, 0)
     tp2.cmd("stop", 0.5)
@@ -142,8 +149,8 @@ def case_V4():
     freed, and a new front end forwards again."""
     s0, s1 = h.sock_path("v4", 0), h.sock_path("v4", 1)
     vs = h.Vstop("v4", ["--vhost", s0, "--vhost", s1, "--fwd", "loopback"])
-    a = h.Testpmd("v4a", [s0], fwd="io")
-    b = h.Testpmd("v4b", [s1], fwd="io")
+    a = Testpmd("v4a", [s0], fwd="io")
+    b = Testpmd("v4b", [s1], fwd="io")
     a.cmd("start tx_first", 0.5)
     b.cmd("start tx_first", 0.5)
     flowing(vs, 0)
@@ -153,7 +160,7 @@ def case_V4():
                10, what="port 0 freed after SIGKILL")
     flowing(vs, 1)
     eq("vstop alive", vs.alive(), True)
-    a2 = h.Testpmd("v4c", [s0], fwd="io")
+    a2 = Testpmd("v4c", [s0], fwd="io")
     a2.cmd("start tx_first", 0.5)
     flowing(vs, 0)
     flowing(vs, 1)
