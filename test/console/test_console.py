@@ -48,6 +48,12 @@ def with_front_end(vstop_bin, name, fn, interactive=False):
         v.cleanup()
 
 
+def remove_files(paths):
+    for p in paths:
+        if os.path.exists(p):
+            os.unlink(p)
+
+
 def text_field(out, key):
     """Value of "key: value" in console text output."""
     m = re.search(r"^\s*" + re.escape(key) + r":\s*(.*)$", out, re.M)
@@ -647,12 +653,11 @@ def t_e1_stop_all(vstop_bin):
         if fe is not None:
             fe.cleanup()
         v.cleanup()
-        for sk in socks:
-            if os.path.exists(sk):
-                os.unlink(sk)
+        remove_files(socks)
 
 
 # ---- runtime ports: port attach vhost / port detach ----
+
 
 def fe_bin(vstop_bin):
     """vstop-fe of the same build as vstop."""
@@ -725,9 +730,7 @@ def t_port_attach_detach(vstop_bin):
         if proc is not None:
             proc.end()
         v.cleanup()
-        for p in paths:
-            if os.path.exists(p):
-                os.unlink(p)
+        remove_files(paths)
 
 
 def t_port_ids(vstop_bin):
@@ -762,9 +765,7 @@ def t_port_ids(vstop_bin):
         check(rc == 0, f"vstop exited {rc} with runtime ports")
     finally:
         v.cleanup()
-        for p in paths:
-            if os.path.exists(p):
-                os.unlink(p)
+        remove_files(paths)
 
 
 def t_e1_many_front_ends(vstop_bin):
