@@ -114,6 +114,32 @@ deliver_held(struct vhost_port *vp, bool held_too)
 	}
 }
 
+/*
+ * Debug: each ring's device positions next to what guest memory holds. Reads guest
+ * memory: call only while it is mapped (a message hook before librte_vhost's handler,
+ * new_device) and no polling lcore runs the ring.
+ */
+void
+vhost_port_log_rings(struct vhost_port *vp, int vid, const char *when)
+{
+	if (rte_log_get_level(vstop_vhost_logtype) < (int)RTE_LOG_DEBUG)
+		return;
+	for (uint16_t vq = 0; vq < rte_vhost_get_vring_num(vid); vq++) {
+		struct rte_vhost_vring vr;
+		uint16_t la = 0, lu = 0;
+		int avail = -1, used = -1;
+
+		rte_vhost_get_vring_base(vid, vq, &la, &lu);
+		if (rte_vhost_get_vhost_vring(vid, vq, &vr) == 0 && vr.avail != NULL &&
+		    vr.used != NULL) {
+			avail = __atomic_load_n(&vr.avail->idx, __ATOMIC_ACQUIRE);
+			used = __atomic_load_n(&vr.used->idx, __ATOMIC_ACQUIRE);
+		}
+		VH_LOG(DEBUG, "%s: %s: vq %u last_avail %u last_used %u guest avail->idx %d "
+		       "used->idx %d", vp->path, when, vq, la, lu, avail, used);
+	}
+}
+
 /* ---- backend ops: run on the control lcore, while no stream of the device runs ---- */
 
 static int
@@ -451,6 +477,7 @@ cb_new_device(int vid)
 
 	if (vp == NULL || !vhost_port_is_current(vp, vid))
 		return -1;
+	vhost_port_log_rings(vp, vid, "new_device");
 	/* A polling back end: no kicks needed. */
 	for (uint16_t i = 0; i < rte_vhost_get_vring_num(vid); i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);

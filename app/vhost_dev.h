@@ -126,6 +126,7 @@ void vhost_port_set_load_pos(struct vhost_port *vp, const struct vs_vq_state *po
 			     uint16_t nb_vqs, uint64_t features);
 /* The front end positioned ring @p vq itself (SET_VRING_BASE): it overrides a loaded one. */
 void vhost_port_vring_base_set(struct vhost_port *vp, uint16_t vq, uint16_t base);
+void vhost_port_log_rings(struct vhost_port *vp, int vid, const char *when);
 /* The message hook's check: is @p vid the connection this port serves? */
 bool vhost_port_is_current(struct vhost_port *vp, int vid);
 

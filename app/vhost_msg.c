@@ -101,6 +101,8 @@ on_set_status(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED; /* the library refuses it */
 	/* No librte_vhost lock is held for SET_STATUS: waiting is safe. */
 	rc = vs_ctl_set_status(app.ctl, vp->port->dev, (uint8_t)v, wait_ms());
+	if (v == 0)
+		vhost_port_log_rings(vp, vp->vid, "SET_STATUS 0");
 	VH_LOG(DEBUG, "%s: SET_STATUS 0x%02x (%s) -> %d", vp->path, (unsigned int)v,
 	       vs_status_format((uint8_t)v, buf, sizeof(buf)), rc);
 	if (rc == -EPERM)
@@ -145,6 +147,7 @@ on_get_vring_base(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
 		VH_LOG(INFO, "%s: GET_VRING_BASE %u: device quiesced in %" PRIu64 " us", vp->path,
 		       ctx->msg.payload.state.index,
 		       (rte_get_timer_cycles() - t0) * 1000000 / rte_get_timer_hz());
+	vhost_port_log_rings(vp, vp->vid, "GET_VRING_BASE");
 	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 }
 
@@ -359,6 +362,8 @@ dispatch(int vid, struct vhu_msg_ctx *ctx)
 			__atomic_store_n(&vp->slave_channel, true, __ATOMIC_RELEASE);
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	case VHU_SET_VRING_BASE:
+		VH_LOG(DEBUG, "%s: SET_VRING_BASE vq %u num %u", vp->path,
+		       ctx->msg.payload.state.index, ctx->msg.payload.state.num);
 		/* The front end positions the ring itself: a loaded position yields (M2). */
 		vhost_port_vring_base_set(vp, (uint16_t)ctx->msg.payload.state.index,
 					  (uint16_t)ctx->msg.payload.state.num);

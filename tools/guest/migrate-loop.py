@@ -14,6 +14,7 @@ errors) and a summary; the consoles of broken runs are kept under --keep (defaul
   tools/guest/migrate-loop.py --backend testpmd --runs 5
   tools/guest/migrate-loop.py --backend vstop --runs 2 --hops 7      # ping-pong 0<->1
   tools/guest/migrate-loop.py --backend vstop --runs 1 --no-migrate --migrate-at 20
+  tools/guest/migrate-loop.py --backend vstop --runs 5 --check-memory   # RAM src == dst
 
 Exit status: 0 every run passed, 1 some run broke, 77 the guest kernel cannot be obtained.
 """
@@ -47,6 +48,9 @@ def main():
     ap.add_argument("--keep-all", action="store_true", help="keep logs of passed runs too")
     ap.add_argument("--no-migrate", action="store_true",
                     help="baseline (--hops 0): traffic for --migrate-at s on the source only")
+    ap.add_argument("--check-memory", action="store_true",
+                    help="start each destination paused and compare its guest RAM with the "
+                    "source's page by page before it runs (any difference breaks the run)")
     ap.add_argument("--json", help="write every run's result to this file")
     a = ap.parse_args()
 
@@ -66,7 +70,8 @@ def main():
         r = qemu_rig.run_migration(
             a.backend, kernel, initrd, logdir, migrate_at_ms=int(a.migrate_at * 1000),
             after_s=a.after, hops=0 if a.no_migrate else a.hops, tag=f"{os.getpid()}_{i}",
-            vstop=a.vstop, append=a.append, log=lambda m: print(m, flush=True))
+            vstop=a.vstop, append=a.append, log=lambda m: print(m, flush=True),
+            check_memory=a.check_memory)
         results.append(r)
         f = r.get("final") or {}
         state = "passed" if r["ok"] else "BROKEN"
@@ -75,7 +80,10 @@ def main():
               f"sockdrop={f.get('sockdrop', '?')} maxgap_ms={f.get('maxgap_ms', '?')} "
               f"downtime_ms={','.join(str(d) for d in r['downtime_ms']) or '-'} "
               f"migration_ms={','.join(str(m['total_ms']) for m in r['migrations']) or '-'} "
-              f"kernel_errors={len(r['errors'])} wall_s={r.get('wall_s')}", flush=True)
+              f"kernel_errors={len(r['errors'])} wall_s={r.get('wall_s')}"
+              + (" ram_diff_pages=" + ",".join(str(m.get("ram_diff_pages", "?"))
+                                               for m in r["migrations"])
+                 if a.check_memory else ""), flush=True)
         for p in r["problems"]:
             print(f"    problem: {p}")
         for e in r["errors"][:12]:
