@@ -6,6 +6,9 @@ sequence-numbered traffic (seqcheck, AF_PACKET) from the QEMU on port 0 to a QEM
 port 1. QEMU 7.2 stops the source device with SET_STATUS(0) then GET_VRING_BASE (V5) and
 refuses to migrate without dirty logging (V6).
 
+With --packed it is qemu_P1_V5_V6_migration_packed: the same with packed virtqueues
+(virtio-net-pci packed=on, rule P1).
+
 With --check-memory it is qemu_V6_migration_ram_identical: the destination QEMU starts
 paused (-S) and, once the migration completed, its guest RAM must equal the source's page
 by page (V6: every page vstop wrote reached the destination through dirty logging, and
@@ -33,6 +36,7 @@ def main():
               "qemu-system-x86)")
         return 1
     check_memory = "--check-memory" in sys.argv[1:]
+    packed = "--packed" in sys.argv[1:]
     if check_memory and qemu_rig.GUEST_RAM_KIB % 256 == 0:
         # A multiple of 256 KiB makes QEMU 7.2 take the sync fast path that loses TCG
         # guest writes during migration (issue 15): the destination guest is corrupt.
@@ -47,7 +51,7 @@ def main():
     logdir = tempfile.mkdtemp(prefix="vst_qemu_mig_")
     r = qemu_rig.run_migration("vstop", kernel, initrd, logdir, migrate_at_ms=3000,
                                after_s=5, hops=1, log=lambda m: print(m, flush=True),
-                               check_memory=check_memory)
+                               check_memory=check_memory, packed=packed)
     f = r.get("final") or {}
     m = r["migrations"][0] if r["migrations"] else {}
     print(f"boot {r.get('boot_s')} s, migration {m.get('status')} in {m.get('total_ms')} ms, "

@@ -52,6 +52,8 @@ def main():
                     help="start each destination paused and compare its guest RAM with the "
                     "source's page by page before it runs (any difference breaks the run)")
     ap.add_argument("--json", help="write every run's result to this file")
+    ap.add_argument("--packed", action="store_true",
+                    help="packed virtqueues in the guest (virtio-net-pci packed=on; P1)")
     a = ap.parse_args()
 
     try:
@@ -71,7 +73,7 @@ def main():
             a.backend, kernel, initrd, logdir, migrate_at_ms=int(a.migrate_at * 1000),
             after_s=a.after, hops=0 if a.no_migrate else a.hops, tag=f"{os.getpid()}_{i}",
             vstop=a.vstop, append=a.append, log=lambda m: print(m, flush=True),
-            check_memory=a.check_memory)
+            check_memory=a.check_memory, packed=a.packed)
         results.append(r)
         f = r.get("final") or {}
         state = "passed" if r["ok"] else "BROKEN"

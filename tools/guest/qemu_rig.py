@@ -7,9 +7,8 @@ QEMU (-incoming defer) on port 1, QMP over unix sockets, consoles to files.
 Used by test/qemu/test_qemu_migration.py and tools/guest/migrate-loop.py.
 
 Processes are ended by PID only, SIGTERM (or QMP quit) first. A child is never waited for
-without a deadline: liveness is waitid(WNOWAIT|WNOHANG) (it does not reap), and the reap
-itself runs in a daemon thread (reaping a SIGKILLed multi-threaded process can spin in
-wait4() on this machine's kernel)."""
+without a deadline (tools/proclib.py: reaping a SIGKILLed multi-threaded process can spin
+in wait4() on this machine's kernel)."""
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +27,9 @@ LCORES = "0@0,1@1"
 QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 GUEST_MAC = "52:54:00:12:34:56"
+
+sys.path.insert(0, os.path.join(TOP, "tools"))
+import proclib  # noqa: E402  (children: non-reaping waits, bounded reaps)
 
 # Guest RAM, in KiB: 256 MiB + 8 KiB, deliberately NOT a multiple of 256 KiB (64 pages).
 # QEMU 7.2 (Debian's 7.2.22 included) loses guest writes during a TCG live migration: the
@@ -64,8 +67,8 @@ def kv(text):
 
 
 class Child:
-    """A child process, stdout+stderr to a log file; ended by PID with deadlines."""
-    _all = []  # keep every Popen referenced: its __del__ must never poll (waitpid)
+    """A process of the rig, output to a log file in logdir; started, watched and ended
+    through tools/proclib.py (non-reaping waits, bounded reaps)."""
 
     def __init__(self, argv, name, logdir, stdin=subprocess.DEVNULL, env=None):
         self.name = name
@@ -74,63 +77,39 @@ class Child:
         self.logf = os.fdopen(fd, "w")
         self.logf.write("# " + " ".join(argv) + "\n")
         self.logf.flush()
-        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                  stdin=stdin, env=env, start_new_session=True)
+        self.p = proclib.Child(argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                               stdin=stdin, env=env, start_new_session=True)
         self.pid = self.p.pid
-        self.rc = None
-        self._reaper = None
-        Child._all.append(self)
+        self.stdin = self.p.stdin
+
+    @property
+    def rc(self):
+        return self.p.poll()
 
     def log(self):
         with open(self.logpath, errors="replace") as f:
             return f.read()
 
     def alive(self):
-        if self.rc is not None or self._reaper is not None:
-            return False
-        try:
-            r = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if r is None:
-            return True
-        self._reap(r.si_status if r.si_code == os.CLD_EXITED else -r.si_status)
-        return False
-
-    def _reap(self, status):
-        self.rc = status
-        self.p.returncode = status  # Popen must not wait for it either
-
-        def reap():
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
-        self._reaper = threading.Thread(target=reap, daemon=True)
-        self._reaper.start()
-        self._reaper.join(5)
+        return self.p.alive()
 
     def wait_exit(self, timeout):
-        end = time.time() + timeout
-        while time.time() < end:
-            if not self.alive():
-                return True
-            time.sleep(0.05)
-        return not self.alive()
+        try:
+            self.p.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def signal(self, sig):
-        if self.alive():
-            os.kill(self.pid, sig)
+        self.p.send_signal(sig)
 
     def end(self, timeout=10):
-        """SIGTERM, then SIGKILL after timeout. Returns the exit status (None if unknown)."""
-        if self.alive():
-            os.kill(self.pid, signal.SIGTERM)
-            if not self.wait_exit(timeout):
-                os.kill(self.pid, signal.SIGKILL)
-                self.wait_exit(10)
-        self.logf.close() if not self.logf.closed else None
-        return self.rc
+        """SIGTERM, then SIGKILL after timeout; a bounded reap. The exit status (None if
+        unknown)."""
+        rc = self.p.end(signal.SIGTERM, grace=timeout)
+        if not self.logf.closed:
+            self.logf.close()
+        return rc
 
 
 def wait_for(pred, timeout, step=0.1, what="condition"):
@@ -153,17 +132,19 @@ def build_guest(outdir=None, seqcheck=None):
         argv += ["--seqcheck", seqcheck]
     argv.append(outdir)
     t0 = time.time()
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=900)
+    with tempfile.TemporaryFile() as err:
+        r = proclib.run(argv, timeout=900, stderr=err)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
     dt = time.time() - t0
     if r.returncode == 3:
-        raise SkipRig(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else
+        raise SkipRig(stderr.strip().splitlines()[-1] if stderr.strip() else
                       "build-guest.sh: the guest kernel cannot be obtained")
     if r.returncode != 0:
-        raise RuntimeError(f"build-guest.sh failed ({r.returncode}):\n{r.stderr}")
+        raise RuntimeError(f"build-guest.sh failed ({r.returncode}):\n{stderr}")
     m = re.search(r"guest: kernel=(\S+) initrd=(\S+)", r.stdout)
     if not m:
-        raise RuntimeError(f"build-guest.sh printed no paths:\n{r.stdout}\n{r.stderr}")
+        raise RuntimeError(f"build-guest.sh printed no paths:\n{r.stdout}\n{stderr}")
     return m.group(1), m.group(2), dt
 
 
@@ -288,7 +269,7 @@ class Qemu:
     """A QEMU 7.2 TCG guest on a vhost-user socket; console to a file, QMP on a socket."""
 
     def __init__(self, name, sock, kernel, initrd, logdir, seconds=20, extra_append="",
-                 incoming=False, mem_kib=GUEST_RAM_KIB, paused=False):
+                 incoming=False, mem_kib=GUEST_RAM_KIB, paused=False, packed=False):
         self.name = name
         self.console = os.path.join(logdir, f"{name}-console.log")
         self.qmp_path = os.path.join(logdir, f"{name}-qmp.sock")
@@ -304,7 +285,9 @@ class Qemu:
                 "-chardev", f"socket,id=c0,path={sock}",
                 "-netdev", "vhost-user,id=n0,chardev=c0",
                 # vectors=0: QEMU 7.2 + vhost-user + MSI-X without KVM segfaults.
-                "-device", f"virtio-net-pci,netdev=n0,mac={GUEST_MAC},vectors=0",
+                # packed=on: packed virtqueues (rule P1); source and destination alike.
+                "-device", f"virtio-net-pci,netdev=n0,mac={GUEST_MAC},vectors=0"
+                + (",packed=on" if packed else ""),
                 "-kernel", kernel, "-initrd", initrd, "-append", append,
                 "-nodefaults", "-display", "none", "-no-reboot",
                 # The console goes to a file; the harness may write a line into the
@@ -434,7 +417,7 @@ def migrate(src, dst, uri, timeout=120):
 
 def run_migration(kind, kernel, initrd, logdir, migrate_at_ms=3000, after_s=5, hops=1,
                   tag=None, vstop=None, append="", hang_s=40, log=print, max_seconds=900,
-                  check_memory=False):
+                  check_memory=False, packed=False):
     """One run: fresh backend; boot the guest on port 0; once it has had traffic for
     migrate_at_ms, migrate it under traffic to a new QEMU on the other port, hops times
     (0 -> 1 -> 0 ...: the QEMU left behind quits, the next destination takes its port);
@@ -446,12 +429,13 @@ def run_migration(kind, kernel, initrd, logdir, migrate_at_ms=3000, after_s=5, h
     check_memory: each destination starts paused (-S); once the migration completed, the
     source's and the destination's guest RAM are compared page by page (both are paused:
     nothing may write any more, the backend included) and any difference is a problem
-    (m['ram_diff_pages']); then the destination is let run ('cont')."""
+    (m['ram_diff_pages']); then the destination is let run ('cont').
+    packed: the guest's virtio-net device has packed virtqueues (packed=on, rule P1)."""
     tag = tag or f"{os.getpid()}"
     os.makedirs(logdir, exist_ok=True)
     socks = [f"/tmp/qr_{tag}_{i}.sock" for i in range(2)]
     res = {"backend": kind, "problems": [], "errors": [], "final": None, "logdir": logdir,
-           "migrations": []}
+           "migrations": [], "layout": "packed" if packed else "split"}
     be = None
     qemus = []  # every QEMU of the run, in order; the last one runs the guest
     t_start = time.time()
@@ -499,7 +483,8 @@ def run_migration(kind, kernel, initrd, logdir, migrate_at_ms=3000, after_s=5, h
 
     try:
         be = Backend(kind, socks, logdir, tag, vstop=vstop)
-        cur = Qemu("q0", socks[0], kernel, initrd, logdir, max_seconds, append)
+        cur = Qemu("q0", socks[0], kernel, initrd, logdir, max_seconds, append,
+                   packed=packed)
         qemus.append(cur)
         port = 0
         if not watch(cur, 0, time.time() + 120 + migrate_at_ms / 1000, migrate_at_ms / 1000):
@@ -509,7 +494,7 @@ def run_migration(kind, kernel, initrd, logdir, migrate_at_ms=3000, after_s=5, h
         for hop in range(1, hops + 1):
             port ^= 1
             dst = Qemu(f"q{hop}", socks[port], kernel, initrd, logdir, max_seconds, append,
-                       incoming=True, paused=check_memory)
+                       incoming=True, paused=check_memory, packed=packed)
             qemus.append(dst)
             info = migrate(cur, dst, f"unix:{os.path.join(logdir, f'mig{hop}.sock')}")
             m = {"hop": hop, "to_port": port, "status": info.get("status"),
