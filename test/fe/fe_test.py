@@ -222,10 +222,25 @@ def t_testpmd_cycles(e):
 def t_testpmd_migrate(e):
     """Migration A->B->A... between two testpmd net_vhost ports (no device state: the
     ring positions alone move, through GET_VRING_BASE / SET_VRING_BASE)."""
-    a, b = e.testpmd("a"), e.testpmd("b")
-    out = e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "--gap", 5,
-               expect=None, want=["migrations refused: 0, failed: 0",
-                                  "ring base mismatches: 0"], timeout=600)
+    for attempt in ("", "-again"):
+        a, b = e.testpmd("a" + attempt), e.testpmd("b" + attempt)
+        try:
+            out = e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "--gap", 5,
+                       expect=None, want=["migrations refused: 0, failed: 0",
+                                          "ring base mismatches: 0"], timeout=600)
+            break
+        except Fail:
+            # dpdk-testpmd 22.11 (the reference backend, not ours) was seen to die now and
+            # then in its destroy_device at the first GET_VRING_BASE of a migration (CI,
+            # under ASan load: "closed the connection (awaiting reply to GET_VRING_BASE)").
+            # vstop-fe cannot be judged against a backend that crashed: once, start two
+            # fresh ones; a failure with both testpmds alive, or a second one, fails.
+            dead = [(p.name, p.poll()) for p in e.procs
+                    if p.name in ("a" + attempt, "b" + attempt) and p.poll() is not None]
+            if attempt or not dead:
+                raise
+            print(f"reference backend died during the run: {dead}; testpmd's defect, "
+                  "not vstop-fe's: once more with fresh testpmds", flush=True)
     check_breakdown(out, e.args.migrations)
     testpmd_frames(out)
     e.check_laps(out, 4)
