@@ -127,6 +127,14 @@ def run(qemu_order):
         if fe.set_status(RUNNING) != 0:
             raise AssertionError("DRIVER_OK refused")
         h.wait_for(lambda: vs.stats()[0]["attached"] == 1, 5, what="device attached again")
+    # Nothing lost across the stops: the last restart took what the last stop left
+    # pending, and every frame posted came back on the receive ring (packed: also in
+    # the laps after the first, with the wrap counters flipped).
+    h.wait_for(lambda: fe.inflight(1) == 0, 10, what="every posted frame taken")
+    h.wait_for(lambda: fe.used(0)[0] == total & 0xFFFF, 10,
+               what=f"all {total} frames looped back")
+    if fe.used(1)[0] != total & 0xFFFF:
+        raise AssertionError(f"{fe.used(1)[0]} frames completed, {total} posted")
     if total == 0 or fe.used(1)[0] == 0:
         raise AssertionError("no frame went through: the test checked nothing")
     if fe.packed and wraps != {0, 1}:
