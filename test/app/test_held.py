@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Frames for a stopped device are held (bounded), delivered after resume, and carried in
 the device state (M1). vstop forwards io between port 0 (testpmd, virtio_user) and port 1
-(the small front end in vu_fe.py, which owns its rings).  Usage: test_held.py CASE"""
+(the small front end in vu_fe.py, which owns its rings: split, or packed with
+VSTOP_LAYOUT=packed, P1).  Usage: test_held.py CASE"""
 import os
 import sys
 import time
@@ -57,6 +58,7 @@ def case_resume():
         frame = fe.rx_frame(did, ln)
         eq(f"frame {i}: 64-byte IPv4 from testpmd", (len(frame), frame[12:14]),
            (64, b"\x08\x00"))
+    eq("receive ring position after the held frames", fe.ring_pos(0), fe.pos(32))
     st = vs.stats()[1]
     eq("delivered after resume", st["tx"], 32)
     print(f"held {st['held']}, dropped {st['held_drop']}, delivered {st['tx']}")
@@ -88,6 +90,7 @@ def case_migrate():
     for i, (did, ln) in enumerate(elems):
         frame = fe2.rx_frame(did, ln)
         eq(f"frame {i}", (len(frame), frame[12:14]), (64, b"\x08\x00"))
+    eq("destination receive ring position", fe2.ring_pos(0), fe2.pos(32))
     eq("destination tx counts the delivered frames", dst.stats()[0]["tx"], 32)
     print(f"state of {len(blob)} bytes carried 32 held frames")
     tp.quit()

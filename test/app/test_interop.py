@@ -3,6 +3,7 @@
 """What interop testing found: a driver that uses fewer queue pairs than the port offers,
 a device state loaded before the rings exist (QEMU's order), a front end that reconnects
 at once, a driver that lies about its rings, socket permissions.
+The vu_fe front ends drive split rings, or packed ones with VSTOP_LAYOUT=packed (P1).
 Usage: test_interop.py CASE"""
 import grp
 import os
@@ -16,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import test_status as ts  # noqa: E402
-from vu_fe import (DEVICE_STOPPED, NEEDS_RESET, RUNNING, VhostUser,  # noqa: E402
+from vu_fe import (DEVICE_STOPPED, NEEDS_RESET, RING_NUM, RUNNING, VhostUser,  # noqa: E402
                    VhostUserError)
 
 
@@ -101,7 +102,7 @@ def case_state_first():
     for i, (did, ln) in enumerate(elems[32:64]):
         frame = fe2.rx_frame(did, ln)
         eq(f"carried frame {i}", (len(frame), frame[12:14]), (64, b"\x08\x00"))
-    if "vq 0 starts at the loaded position 32" not in dst.log():
+    if f"vq 0 starts at the loaded position {fe2.pos(32)}" not in dst.log():
         raise AssertionError("destination did not apply the loaded ring position")
     eq("destination tx: 32 carried in the state's counters + 32 delivered",
        dst.stats()[0]["tx"], 64)
@@ -162,6 +163,10 @@ def lying(how):
     eq("status before the lie", liar.get_status(), RUNNING)
     if how == "avail":
         liar.lie_avail(vq=1)
+    elif how == "loop" and liar.packed:
+        liar.lie_loop(vq=1)
+        dropped_chain_goes_on(vs, liar, tp)
+        return
     elif how == "loop":
         liar.lie_loop(vq=1)
     elif how == "oob":
@@ -195,6 +200,33 @@ def lying(how):
     tp.cmd("stop", 0.3)
     tp.quit()
     honest.close()
+    eq("vstop exit code", vs.end(), 0)
+
+
+def dropped_chain_goes_on(vs, liar, tp):
+    """Packed guest tx ring, a chain with NEXT on every descriptor of the ring (P1): a
+    packed chain has no next field to loop with, it goes on while NEXT is set, so this is
+    a chain longer than the ring. librte_vhost 22.11 does not leave it stuck as it does on
+    a split ring: virtio_dev_tx_single_packed() returns the descriptors it walked as used
+    even when fill_vec_buf_packed() gives up (desc_count > 0), so the frame is dropped and
+    the ring goes on. No wedge, so no DEVICE_NEEDS_RESET either: the device keeps
+    working, and so does the other port."""
+    h.wait_for(lambda: liar.inflight(1) == 0, 10, what="the endless chain returned used")
+    eq("tx ring position: the 16 frames and the whole-ring chain",
+       liar.ring_pos(1), liar.pos(16 + RING_NUM))
+    time.sleep(2.0)  # twice the health check's stuck period
+    eq("status: the device is not broken", liar.get_status(), RUNNING)
+    if "driver error" in vs.log():
+        raise AssertionError("a dropped chain was taken for a wedged ring")
+    eq("frames posted after the chain", liar.send_frames(16), 16)
+    h.wait_for(lambda: liar.used(0)[0] == 32, 10, what="frames after the chain looped back")
+    flowing(vs, 1)
+    eq("the chain's frame was dropped, the others looped", vs.stats()[0]["rx"], 32)
+    print(f"packed: a {RING_NUM}-descriptor chain dropped and returned used; "
+          f"tx ring at {liar.ring_pos(1):#x}, frames flow on")
+    tp.cmd("stop", 0.3)
+    tp.quit()
+    liar.close()
     eq("vstop exit code", vs.end(), 0)
 
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Status rules (R*, S*, V5, V1) and device state (M2, M3) over a real vhost-user socket,
-with the small front end in vu_fe.py.  Usage: test_status.py CASE"""
+with the small front end in vu_fe.py.  Usage: test_status.py CASE
+Ring layout (P1): split, or packed with VSTOP_LAYOUT=packed (vu_fe.py); the meson names
+say which (app_split_*, app_packed_*). Ring positions are compared in GET_VRING_BASE's
+encoding, fe.pos(n): split an index, packed bits 0-14 index and bit 15 wrap counter."""
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from vu_fe import (DEVICE_STOPPED, DRIVER_OK, F_DEVICE_STOP, F_SUSPEND, INIT,  # noqa: E402
-                   PF_DEVICE_STATE, RUNNING, SUSPEND, VhostUser)
+from vu_fe import (DEVICE_STOPPED, DRIVER_OK, F_DEVICE_STOP, F_RING_PACKED,  # noqa: E402
+                   F_SUSPEND, INIT, PF_DEVICE_STATE, RING_NUM, RUNNING, SUSPEND, VhostUser)
 
 F_LOG_ALL = 26
 PF_LOG_SHMFD = 1
@@ -52,6 +55,8 @@ def case_R1():
     eq("VIRTIO_F_SUSPEND (43) offered", (offered >> F_SUSPEND) & 1, 1)
     eq("VHOST_F_LOG_ALL offered (V6)", (offered >> F_LOG_ALL) & 1, 1)
     eq("protocol LOG_SHMFD offered (V6)", (poffered >> PF_LOG_SHMFD) & 1, 1)
+    eq("VIRTIO_F_RING_PACKED (34) negotiated as asked (P1)",
+       (fe.features >> F_RING_PACKED) & 1, int(fe.packed))
     for b in (PF_STATUS, PF_REPLY_ACK, PF_DEVICE_STATE):
         eq(f"protocol feature {b} offered", (poffered >> b) & 1, 1)
     fe.init_status()
@@ -221,9 +226,10 @@ def case_V5():
     eq("ack of SET_STATUS(0)", fe.set_status(0), 0)
     eq("status", fe.get_status(), 0)
     eq("connection still up", fe.alive(), True)
-    # What QEMU does next: GET_VRING_BASE per ring; indices kept (nothing moved: 0).
-    eq("vring base 0", fe.get_vring_base(0), 0)
-    eq("vring base 1", fe.get_vring_base(1), 0)
+    # What QEMU does next: GET_VRING_BASE per ring; indices kept (nothing moved: the
+    # start, packed index 0 with wrap counter 1).
+    eq("vring base 0", fe.get_vring_base(0), fe.pos(0))
+    eq("vring base 1", fe.get_vring_base(1), fe.pos(0))
     st = vs.stats()[0]
     eq("attached", st["attached"], 0)
     if st["resets"] < 1:
@@ -235,7 +241,7 @@ def case_V1():
     fe = VhostUser(sock)
     fe.bring_up()
     h.wait_for(lambda: vs.stats()[0]["attached"] == 1, 5, what="device attached")
-    eq("vring base 0", fe.get_vring_base(0), 0)
+    eq("vring base 0", fe.get_vring_base(0), fe.pos(0))
     st = vs.stats()[0]
     eq("attached after GET_VRING_BASE", st["attached"], 0)
     eq("status untouched", fe.get_status(), RUNNING)
@@ -243,19 +249,32 @@ def case_V1():
 
 
 def case_V3():
+    """Each ring resumes at the base SET_VRING_BASE gave it, not at 0: frames looped
+    through vstop after the restart land right after it, and GET_VRING_BASE then says
+    where they ended. The receive ring starts 4 from the end of a lap, so the 8 frames
+    wrap it (packed: index 252 with wrap counter 0, ending at 4 with wrap counter 1)."""
     vs, sock = start("v3")
     fe = VhostUser(sock)
     fe.bring_up()
     h.wait_for(lambda: vs.stats()[0]["attached"] == 1, 5, what="device attached")
-    eq("vring base 0", fe.get_vring_base(0), 0)
-    eq("vring base 1", fe.get_vring_base(1), 0)
+    eq("vring base 0", fe.get_vring_base(0), fe.pos(0))
+    eq("vring base 1", fe.get_vring_base(1), fe.pos(0))
     eq("attached after GET_VRING_BASE", vs.stats()[0]["attached"], 0)
+    start_at = {0: 2 * RING_NUM - 4, 1: 3 * RING_NUM + 233}  # descriptors from the start
     for vq in (0, 1):
-        fe.restart_ring(vq, 1000 + vq)
+        fe.restart_ring(vq, fe.pos(start_at[vq]))
     h.wait_for(lambda: vs.stats()[0]["attached"] == 1, 5, what="device attached again")
     time.sleep(0.3)  # the polling lcore runs the device's stream meanwhile
-    eq("vring base 0 after restart", fe.get_vring_base(0), 1000)
-    eq("vring base 1 after restart", fe.get_vring_base(1), 1001)
+    for vq in (0, 1):
+        eq(f"ring {vq} position before traffic", fe.ring_pos(vq), fe.pos(start_at[vq]))
+    eq("receive buffers posted", fe.post_rx_buffers(8), 8)
+    eq("frames posted", fe.send_frames(8), 8)
+    h.wait_for(lambda: fe.inflight(0) == 0 and fe.inflight(1) == 0, 5,
+               what="8 frames looped back")
+    for vq in (0, 1):
+        eq(f"ring {vq} position after 8 frames", fe.ring_pos(vq), fe.pos(start_at[vq] + 8))
+    eq("vring base 0 after restart", fe.get_vring_base(0), fe.pos(start_at[0] + 8))
+    eq("vring base 1 after restart", fe.get_vring_base(1), fe.pos(start_at[1] + 8))
 
 
 def save_state(fe):
