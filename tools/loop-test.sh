@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one meson test N times in a row and count passes, failures and hangs.
 # Usage: tools/loop-test.sh NAME [N [BUILDDIR [HANG_S]]]
-#   e.g. tools/loop-test.sh app_V4_frontend_sigkill_other_port_forwards 50 build-asan
+#   e.g. tools/loop-test.sh app_split_V4_frontend_sigkill_other_port_forwards 50 build-asan
 # Each run has a hard deadline of HANG_S seconds (default 90, well under meson's 180 s
 # test timeout, far above a normal run's few seconds): a run still going then is a hang.
 # Before ending it, the script saves what every process of the run is doing (state,

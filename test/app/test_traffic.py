@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Traffic through vstop with dpdk-testpmd (net_virtio_user) as the front end.
-Usage: test_traffic.py CASE [split|packed]   (the virtqueue layout, rule P1; default split)"""
+Usage: [VSTOP_LAYOUT=split|packed] test_traffic.py CASE   (the virtqueue layout, rule P1)"""
 import os
 import re
 import signal
@@ -13,7 +13,7 @@ import harness as h  # noqa: E402
 
 BURSTS = 16  # tx_first bursts of 32 frames per port
 LAYOUTS = {"split": "", "packed": ",packed_vq=1"}
-LAYOUT = sys.argv[2] if len(sys.argv) > 2 else "split"
+LAYOUT = os.environ.get("VSTOP_LAYOUT", "split")
 
 
 def Testpmd(*args, **kw):
