@@ -24,6 +24,7 @@
 
 #include "devstate_io.h"
 #include "vhost_dev.h"
+#include "vhost_log.h"
 #include "vhost_msg.h"
 #include "vhost_msg_layout.h"
 
@@ -148,6 +149,8 @@ on_get_vring_base(struct vhost_port *vp, struct vhu_msg_ctx *ctx)
 		       ctx->msg.payload.state.index,
 		       (rte_get_timer_cycles() - t0) * 1000000 / rte_get_timer_hz());
 	vhost_port_log_rings(vp, vp->vid, "GET_VRING_BASE");
+	/* V6 with QEMU's packed rings (vhost_log.h): before the reply, QEMU's last sync. */
+	vhost_log_packed_ring(vp->vid, (uint16_t)ctx->msg.payload.state.index);
 	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 }
 

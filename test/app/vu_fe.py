@@ -136,6 +136,9 @@ class VhostUser:
         """packed: drive packed rings (P1); None: as VSTOP_LAYOUT says."""
         self.packed = layout_from_env() == "packed" if packed is None else packed
         self.rings = {}  # vq -> PackedRing (packed layout only)
+        # Send SET_VRING_ADDR's log address as QEMU 7.2 does: the used ring's, which for a
+        # packed ring is the device event area (test_dirtylog.py qemu_log_addr).
+        self.qemu_log_addr = False
         self.driver_writes = []  # (gpa, bytes) of packed descriptors this driver wrote
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -286,7 +289,7 @@ class VhostUser:
         device area's address here for packed rings too (vq->used_phys), see the report
         in docs/design.rst."""
         desc, _, used = self._ring(vq)
-        return desc if self.packed else used
+        return desc if self.packed and not self.qemu_log_addr else used
 
     # ---- dirty page logging (V6), in QEMU's order when a migration starts ----
     LOG_SIZE = MEM_SIZE // 4096 // 8  # one bit per 4 KiB page
