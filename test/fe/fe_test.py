@@ -222,28 +222,41 @@ def t_testpmd_cycles(e):
 def t_testpmd_migrate(e):
     """Migration A->B->A... between two testpmd net_vhost ports (no device state: the
     ring positions alone move, through GET_VRING_BASE / SET_VRING_BASE)."""
-    for attempt in ("", "-again"):
-        a, b = e.testpmd("a" + attempt), e.testpmd("b" + attempt)
+    def once(tag, gap):
+        a, b = e.testpmd("a" + tag), e.testpmd("b" + tag)
         try:
-            out = e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "--gap", 5,
-                       expect=None, want=["migrations refused: 0, failed: 0",
-                                          "ring base mismatches: 0"], timeout=600)
-            break
+            return e.fe("-s", a, "-p", b, "-q", 2, "-m", e.args.migrations, "--gap", gap,
+                        expect=None, want=["migrations refused: 0, failed: 0",
+                                           "ring base mismatches: 0"], timeout=600)
         except Fail:
             # dpdk-testpmd 22.11 (the reference backend, not ours) was seen to die now and
             # then in its destroy_device at the first GET_VRING_BASE of a migration (CI,
             # under ASan load: "closed the connection (awaiting reply to GET_VRING_BASE)").
-            # vstop-fe cannot be judged against a backend that crashed: once, start two
-            # fresh ones; a failure with both testpmds alive, or a second one, fails.
+            # vstop-fe cannot be judged against a backend that crashed.
             dead = [(p.name, p.poll()) for p in e.procs
-                    if p.name in ("a" + attempt, "b" + attempt) and p.poll() is not None]
-            if attempt or not dead:
+                    if p.name in ("a" + tag, "b" + tag) and p.poll() is not None]
+            if not dead:
                 raise
-            print(f"reference backend died during the run: {dead}; testpmd's defect, "
-                  "not vstop-fe's: once more with fresh testpmds", flush=True)
+            return f"reference backend died during the run: {dead}"
+
+    out = once("", 5)
+    try:
+        if out.startswith("reference backend died"):
+            raise Fail(out)
+        e.check_laps(out, 4)
+    except Fail as f:
+        # Once, with fresh testpmds and 50 ms of traffic between migrations: for a testpmd
+        # that died (its defect), or rings that went round too few times because the
+        # machine starved the backends' polling lcores (CI once: 1,472 frames in 1 s).
+        # Every check applies to the second run; its failure fails the test.
+        print(f"first run not judged ({f}); once more with fresh testpmds, --gap 50",
+              flush=True)
+        out = once("-again", 50)
+        if out.startswith("reference backend died"):
+            raise Fail(out)
+        e.check_laps(out, 4)
     check_breakdown(out, e.args.migrations)
     testpmd_frames(out)
-    e.check_laps(out, 4)
 
 
 def t_traffic_fake(e):
