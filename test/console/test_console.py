@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -581,7 +582,7 @@ class MultiTestpmd(H.Testpmd):
         vdevs = []
         for i, sk in enumerate(socks):
             vdevs += ["--vdev", f"net_virtio_user{i},path={sk}"]
-        self.proc = subprocess.Popen(
+        self.proc = H.proclib.Child(
             [self.bin, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", self.prefix,
              "--lcores", "0@0,1@1"] + vdevs + ["--", "-i", "--total-num-mbufs=4096"],
             stdin=subprocess.PIPE, stdout=self.logf, stderr=subprocess.STDOUT)
