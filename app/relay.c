@@ -81,6 +81,7 @@ struct rconn {
 	bool dead;
 	int sync_wait;         /* barrier replies still to come */
 	bool swallow;          /* replay: librte_vhost's replies go nowhere */
+	uint64_t gen;          /* front end messages relayed: the session's generation */
 	struct session s;
 	struct rconn *next;    /* in rp->conns, or the graveyard */
 };
@@ -486,6 +487,7 @@ on_fe(struct rconn *c)
 		return;
 	}
 	session_record(&c->s, &m);
+	c->gen++;
 	R.st.msgs_in++;
 	R.st.fds += m.nfds;
 	rc = msg_write(c->lib_fd, m.buf, m.len, m.fds, m.nfds);
@@ -934,6 +936,32 @@ export_one(struct relay_msg *out, int *n, const struct relay_msg *m)
 	return 0;
 }
 
+uint64_t
+relay_port_gen(struct relay_port *rp)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&R.lock);
+	g = rp->conns != NULL ? rp->conns->gen : UINT64_MAX;
+	pthread_mutex_unlock(&R.lock);
+	return g;
+}
+
+int
+relay_port_live_rings(struct relay_port *rp, uint8_t *live, int max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&R.lock);
+	if (rp->conns != NULL) {
+		n = max < MAX_VRINGS ? max : MAX_VRINGS;
+		for (int q = 0; q < n; q++)
+			live[q] = rp->conns->s.v[q][V_KICK].buf != NULL;
+	}
+	pthread_mutex_unlock(&R.lock);
+	return n;
+}
+
 int
 relay_port_export(struct relay_port *rp, struct relay_msg **msgs, int *conn_fd,
 		  int *listen_fd, int (*vring_base)(void *arg, uint16_t vq, uint32_t *num),
@@ -1060,6 +1088,59 @@ relay_port_adopt(struct relay_port *rp, int conn_fd, struct relay_msg *msgs, int
 			msg_clear(&msgs[i]); /* librte_vhost has its copies; the session its own */
 	}
 	return rc;
+}
+
+int
+relay_port_replay_more(struct relay_port *rp, struct relay_msg *msgs, int n, int timeout_ms)
+{
+	struct rconn *c;
+	int rc = 0;
+
+	pthread_mutex_lock(&R.lock);
+	c = rp->conns;
+	if (c == NULL || c->dead) {
+		pthread_mutex_unlock(&R.lock);
+		return -ENOTCONN;
+	}
+	c->swallow = true;
+	for (int i = 0; i < n && rc == 0; i++) {
+		session_record(&c->s, &msgs[i]);
+		rc = msg_write(c->lib_fd, msgs[i].buf, msgs[i].len, msgs[i].fds, msgs[i].nfds);
+	}
+	if (rc == 0) {
+		c->sync_wait++;
+		rc = sync_send(c);
+		if (rc < 0)
+			c->sync_wait--;
+	}
+	if (rc == 0)
+		rc = sync_wait_all(timeout_ms);
+	if (rc == 0 && c->dead)
+		rc = -ECONNRESET;
+	if (rc == 0)
+		c->swallow = false;
+	pthread_mutex_unlock(&R.lock);
+	if (rc == 0)
+		for (int i = 0; i < n; i++)
+			msg_clear(&msgs[i]);
+	return rc;
+}
+
+int
+relay_port_unadopt(struct relay_port *rp)
+{
+	struct rconn *c;
+	int fd = -1;
+
+	pthread_mutex_lock(&R.lock);
+	c = rp->conns;
+	if (c != NULL && !c->dead) {
+		fd = c->fe_fd;
+		conn_kill(c, false);
+	}
+	pthread_mutex_unlock(&R.lock);
+	wake();
+	return fd;
 }
 
 void

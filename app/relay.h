@@ -72,6 +72,15 @@ int relay_port_export(struct relay_port *rp, struct relay_msg **msgs, int *conn_
 		      int *listen_fd, int (*vring_base)(void *arg, uint16_t vq, uint32_t *num),
 		      void *arg);
 void relay_msgs_free(struct relay_msg *msgs, int n);
+/*
+ * The session generation of @p rp's live connection: it changes with every message the
+ * front end sends. UINT64_MAX: no connection. (A pre-copied session is still good if the
+ * generation did not change until the relay was frozen.)
+ */
+uint64_t relay_port_gen(struct relay_port *rp);
+/* Which rings of the live connection are set up (a kick fd recorded): @p live[vq] = 1.
+ * @return the number of rings looked at (0: no connection). */
+int relay_port_live_rings(struct relay_port *rp, uint8_t *live, int max);
 /* After a successful handover: forget every connection without a word to anyone (the new
  * vstop has them); the listening socket is closed, the socket file left in place. */
 void relay_release_all(void);
@@ -86,6 +95,13 @@ void relay_release_all(void);
  */
 int relay_port_adopt(struct relay_port *rp, int conn_fd, struct relay_msg *msgs, int n,
 		     int timeout_ms);
+/* More messages for the adopted connection (e.g. the ring bases once the source stopped),
+ * replayed the same way. Takes the msgs' fds on success. @return 0 or -errno. */
+int relay_port_replay_more(struct relay_port *rp, struct relay_msg *msgs, int n,
+			   int timeout_ms);
+/* Give up the adopted connection's librte_vhost side (its session changed meanwhile: it is
+ * replayed again from scratch). @return the front end fd (the caller's again), or -1. */
+int relay_port_unadopt(struct relay_port *rp);
 void relay_start_reading(void);
 
 /* Counters for "show relay" and the logs. */

@@ -56,7 +56,19 @@
 
 enum to_type {
 	TO_HELLO = 1, TO_READY, TO_REFUSE, TO_PORT, TO_BLOB, TO_MSG, TO_PORT_END, TO_CTL,
-	TO_END, TO_ACK, TO_FAIL, TO_DONE,
+	TO_END, TO_ACK, TO_FAIL, TO_DONE, TO_PRE_END, TO_PRE_ACK, TO_BASES,
+};
+
+/* How a port is sent (struct to_port.mode). */
+enum {
+	PORT_PRE = 1,    /* devices still running: sockets and session, ring bases stale */
+	PORT_STATE,      /* stopped, session unchanged since PRE: device state + ring bases */
+	PORT_FULL,       /* stopped, session changed (or no PRE): state + the whole session */
+};
+
+struct to_base {
+	uint32_t index;
+	uint32_t num;
 };
 
 struct to_hdr {
@@ -88,6 +100,7 @@ struct to_port {
 	uint8_t has_conn;
 	uint16_t nb_msgs;
 	uint32_t blob_len;
+	uint32_t mode;
 };
 
 static struct {
@@ -374,6 +387,7 @@ struct src {
 	uint16_t quiesced[VSTOP_MAX_PORTS]; /* engine devices A quiesced (to undo) */
 	unsigned int nb_quiesced;
 	bool frozen;
+	uint64_t gen[VSTOP_MAX_PORTS];      /* session generations at the pre-copy */
 };
 
 static int
@@ -448,22 +462,32 @@ src_resume(struct src *s)
 }
 
 static int
-send_port(struct src *s, struct app_port *p, char *why, size_t wlen)
+send_port(struct src *s, struct app_port *p, unsigned int mode, char *why, size_t wlen)
 {
 	struct vhost_port *vp = p->vh;
 	struct relay_msg *msgs = NULL;
-	struct to_port tp = { 0 };
-	int conn_fd = -1, listen_fd = -1, fds[2], nfds = 0, n, rc;
+	struct to_port tp = { .mode = mode };
+	struct to_base bases[2 * OPT_MAX_QUEUES];
+	uint8_t live[2 * OPT_MAX_QUEUES];
+	int conn_fd = -1, listen_fd = -1, fds[2], nfds = 0, n = 0, nb = 0, rc;
 	uint8_t *blob = NULL;
 	long blen = 0;
 	struct vs_dev_info info;
 
-	n = relay_port_export(vp->relay, &msgs, &conn_fd, &listen_fd, vring_base_cb, vp);
-	if (n < 0) {
-		snprintf(why, wlen, "port %u: session export: %s", p->id, strerror(-n));
-		return n;
+	if (mode != PORT_STATE) {
+		n = relay_port_export(vp->relay, &msgs, &conn_fd, &listen_fd,
+				      mode == PORT_PRE ? NULL : vring_base_cb, vp);
+		if (n < 0) {
+			snprintf(why, wlen, "port %u: session export: %s", p->id, strerror(-n));
+			return n;
+		}
+		if (mode != PORT_PRE && listen_fd >= 0) {
+			close(listen_fd); /* went with PRE */
+			listen_fd = -1;
+		}
 	}
-	if (conn_fd >= 0 && vs_ctl_dev_info(app.ctl, p->dev, &info, 1000) == 0 && info.attached) {
+	if (mode != PORT_PRE && vs_ctl_dev_info(app.ctl, p->dev, &info, 1000) == 0 &&
+	    info.attached) {
 		char err[160] = "";
 
 		blen = devstate_collect(vp, &blob, err, sizeof(err));
@@ -471,6 +495,16 @@ send_port(struct src *s, struct app_port *p, char *why, size_t wlen)
 			snprintf(why, wlen, "port %u: device state: %s", p->id, err);
 			rc = (int)blen;
 			goto out;
+		}
+	}
+	if (mode == PORT_STATE) {
+		int k = relay_port_live_rings(vp->relay, live, (int)RTE_DIM(live));
+
+		for (int q = 0; q < k; q++) {
+			uint32_t num;
+
+			if (live[q] && vring_base_cb(vp, (uint16_t)q, &num) == 0)
+				bases[nb++] = (struct to_base){ (uint32_t)q, num };
 		}
 	}
 	if (listen_fd >= 0)
@@ -484,6 +518,9 @@ send_port(struct src *s, struct app_port *p, char *why, size_t wlen)
 	rc = send_rec(s->fd, TO_PORT, p->id, &tp, sizeof(tp), fds, nfds);
 	if (rc == 0 && blen > 0)
 		rc = send_rec(s->fd, TO_BLOB, p->id, blob, (uint32_t)blen, NULL, 0);
+	if (rc == 0 && nb > 0)
+		rc = send_rec(s->fd, TO_BASES, p->id, bases, (uint32_t)(nb * sizeof(bases[0])),
+			      NULL, 0);
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = send_rec(s->fd, TO_MSG, p->id, msgs[i].buf, msgs[i].len, msgs[i].fds,
 			      msgs[i].nfds);
@@ -492,9 +529,12 @@ send_port(struct src *s, struct app_port *p, char *why, size_t wlen)
 	if (rc < 0)
 		snprintf(why, wlen, "port %u: send: %s", p->id, strerror(-rc));
 	else
-		APP_LOG(INFO, "takeover: port %u (%s): %s, %d session message(s), state %ld bytes",
-			p->id, vp->path, conn_fd >= 0 ? "front end connected" : "no front end", n,
-			blen);
+		APP_LOG(INFO, "takeover: port %u (%s): %s: %s, %d session message(s), %d ring "
+			"base(s), state %ld bytes", p->id, vp->path, mode == PORT_PRE ?
+			"sockets and session (devices running)" : mode == PORT_STATE ?
+			"device state" : "device state and session (it changed)",
+			conn_fd >= 0 || mode == PORT_STATE ? "front end connected" :
+			"no front end", n, nb, blen);
 out:
 	if (listen_fd >= 0)
 		close(listen_fd);
@@ -569,6 +609,40 @@ src_thread(void *arg)
 	free(pl);
 	pl = NULL;
 
+	/*
+	 * Pre-copy, the devices still running: sockets and sessions, which B replays to its
+	 * librte_vhost now (its rings at stale bases; it touches none). What the front ends
+	 * send meanwhile changes a session's generation: such a port goes again in full.
+	 */
+	set_status("sending sockets and sessions (devices running)");
+	for (unsigned int i = 0; i < app.nb_ports && rc == 0; i++) {
+		struct app_port *p = app_port_get(i);
+
+		if (p == NULL || p->kind != PORT_VHOST)
+			continue;
+		s->gen[i] = relay_port_gen(p->vh->relay);
+		rc = send_port(s, p, PORT_PRE, why, sizeof(why));
+	}
+	if (rc == 0)
+		rc = send_rec(s->fd, TO_PRE_END, 0, NULL, 0, NULL, 0);
+	if (rc == 0)
+		rc = recv_rec(s->fd, &h, &pl, fds, &nfds);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	nfds = 0;
+	if (rc < 0 || h.type != TO_PRE_ACK) {
+		if (rc < 0)
+			snprintf(why, sizeof(why), "pre-copy: %s", strerror(-rc));
+		else if (why[0] == '\0')
+			snprintf(why, sizeof(why), "the new vstop failed: %s",
+				 h.type == TO_FAIL ? (char *)pl : "unexpected message");
+		send_rec(s->fd, TO_FAIL, 0, why, (uint32_t)strlen(why), NULL, 0);
+		src_fail(s, why);
+		goto out;
+	}
+	free(pl);
+	pl = NULL;
+
 	/* U1 step 1: nothing more from the front ends, every device stopped (R4, R5). */
 	t0 = now_us();
 	set_status("stopping every device");
@@ -590,7 +664,9 @@ src_thread(void *arg)
 		struct app_port *p = app_port_get(i);
 
 		if (p != NULL && p->kind == PORT_VHOST)
-			rc = send_port(s, p, why, sizeof(why));
+			rc = send_port(s, p, relay_port_gen(p->vh->relay) == s->gen[i] &&
+				       s->gen[i] != UINT64_MAX ? PORT_STATE : PORT_FULL, why,
+				       sizeof(why));
 	}
 	if (rc == 0)
 		rc = send_rec(s->fd, TO_CTL, 0, NULL, 0, &s->ctl_lfd, s->ctl_lfd >= 0 ? 1 : 0);
@@ -696,6 +772,8 @@ fail:
 struct dst_port {
 	struct app_port *p;
 	struct to_port tp;
+	struct to_base *bases;
+	uint32_t nb_bases;
 	int listen_fd, conn_fd;
 	uint8_t *blob;
 	uint32_t blob_len;
@@ -711,41 +789,122 @@ dst_port_clear(struct dst_port *d)
 	if (d->conn_fd >= 0)
 		close(d->conn_fd);
 	free(d->blob);
+	free(d->bases);
 	relay_msgs_free(d->msgs, d->nb_msgs);
 	memset(d, 0, sizeof(*d));
 	d->listen_fd = d->conn_fd = -1;
 }
 
-/* B: the port is complete: load its state, open its relay, replay its session. */
+static int
+load_state(struct dst_port *d, char *why, size_t wlen)
+{
+	char err[160] = "";
+	int rc;
+
+	if (d->blob_len == 0)
+		return 0;
+	rc = devstate_apply(d->p->vh, d->blob, d->blob_len, err, sizeof(err));
+	if (rc < 0)
+		snprintf(why, wlen, "port %u: device state refused: %s", d->p->id, err);
+	return rc;
+}
+
+/* B: the port's librte_vhost side is gone (destroy_connection ran): a clean slate. */
+static int
+wait_disconnected(struct vhost_port *vp)
+{
+	uint64_t end = now_us() + app.opts.takeover_timeout_ms * 1000ull;
+
+	while (__atomic_load_n(&vp->vid, __ATOMIC_ACQUIRE) >= 0) {
+		if (now_us() > end)
+			return -ETIMEDOUT;
+		usleep(200);
+	}
+	return 0;
+}
+
+/*
+ * B: one port is complete. PRE: hold the device, serve the listening socket, replay the
+ * session (stale ring bases). STATE: load the device state, then the ring bases where A
+ * stopped. FULL: the session changed after PRE: start the librte_vhost side over, load
+ * the state, replay the whole session (bases where A stopped).
+ */
 static int
 dst_port_apply(struct dst_port *d, char *why, size_t wlen)
 {
 	struct vhost_port *vp = d->p->vh;
-	char err[160] = "";
 	uint64_t t0 = now_us(), t1, t2;
-	int rc;
+	int rc = 0, nmsgs = d->nb_msgs;
 
-	vhost_port_takeover_hold(vp);
-	if (d->blob_len > 0) {
-		rc = devstate_apply(vp, d->blob, d->blob_len, err, sizeof(err));
+	switch (d->tp.mode) {
+	case PORT_PRE:
+		vhost_port_takeover_hold(vp);
+		if (d->listen_fd < 0 && !vp->client) {
+			snprintf(why, wlen, "port %u: no listening socket came", d->p->id);
+			return -EPROTO;
+		}
+		rc = vhost_port_start_fd(vp, d->listen_fd);
 		if (rc < 0) {
-			snprintf(why, wlen, "port %u: device state refused: %s", d->p->id, err);
+			snprintf(why, wlen, "port %u: cannot serve the socket: %s", d->p->id,
+				 strerror(-rc));
 			return rc;
 		}
+		d->listen_fd = -1; /* the relay's now */
+		break;
+	case PORT_STATE:
+		rc = load_state(d, why, wlen);
+		if (rc < 0)
+			return rc;
+		if (d->nb_bases > 0) {
+			/* SET_VRING_BASE where A's rings stopped (drained: avail = used). */
+			relay_msgs_free(d->msgs, d->nb_msgs);
+			d->nb_msgs = 0;
+			d->msgs = calloc(d->nb_bases, sizeof(*d->msgs));
+			if (d->msgs == NULL)
+				return -ENOMEM;
+			for (uint32_t i = 0; i < d->nb_bases; i++) {
+				uint32_t hdr[3] = { 10 /* SET_VRING_BASE */, 1, 8 };
+
+				d->msgs[i].buf = malloc(20);
+				if (d->msgs[i].buf == NULL)
+					return -ENOMEM;
+				memcpy(d->msgs[i].buf, hdr, 12);
+				memcpy(d->msgs[i].buf + 12, &d->bases[i], 8);
+				d->msgs[i].len = 20;
+				d->nb_msgs++;
+			}
+			nmsgs = d->nb_msgs;
+			rc = relay_port_replay_more(vp->relay, d->msgs, d->nb_msgs,
+						    (int)app.opts.takeover_timeout_ms);
+			if (rc < 0) {
+				snprintf(why, wlen, "port %u: ring bases: %s", d->p->id,
+					 strerror(-rc));
+				return rc;
+			}
+		}
+		break;
+	case PORT_FULL: {
+		int old = relay_port_unadopt(vp->relay);
+
+		if (old >= 0)
+			close(old); /* the same socket comes again in this record */
+		rc = wait_disconnected(vp);
+		if (rc < 0) {
+			snprintf(why, wlen, "port %u: librte_vhost did not let the old session go",
+				 d->p->id);
+			return rc;
+		}
+		rc = load_state(d, why, wlen);
+		if (rc < 0)
+			return rc;
+		break;
 	}
-	if (d->listen_fd < 0 && !vp->client) {
-		snprintf(why, wlen, "port %u: no listening socket came", d->p->id);
+	default:
+		snprintf(why, wlen, "port %u: unknown mode %u", d->p->id, d->tp.mode);
 		return -EPROTO;
 	}
-	rc = vhost_port_start_fd(vp, d->listen_fd);
-	if (rc < 0) {
-		snprintf(why, wlen, "port %u: cannot serve the socket: %s", d->p->id,
-			 strerror(-rc));
-		return rc;
-	}
-	d->listen_fd = -1; /* the relay's now */
 	t1 = now_us();
-	if (d->conn_fd >= 0) {
+	if (d->conn_fd >= 0 && d->tp.mode != PORT_STATE) {
 		rc = relay_port_adopt(vp->relay, d->conn_fd, d->msgs, d->nb_msgs,
 				      (int)app.opts.takeover_timeout_ms);
 		if (rc < 0) {
@@ -755,8 +914,10 @@ dst_port_apply(struct dst_port *d, char *why, size_t wlen)
 		d->conn_fd = -1;
 	}
 	t2 = now_us();
-	APP_LOG(INFO, "takeover: port %u: state loaded in %" PRIu64 " us, %d session message(s) "
-		"replayed in %" PRIu64 " us", d->p->id, t1 - t0, d->nb_msgs, t2 - t1);
+	APP_LOG(INFO, "takeover: port %u: %s: state loaded in %" PRIu64 " us, %d message(s) "
+		"replayed in %" PRIu64 " us", d->p->id, d->tp.mode == PORT_PRE ? "pre-copy" :
+		d->tp.mode == PORT_STATE ? "device state" : "full session", t1 - t0, nmsgs,
+		t2 - t1);
 	return 0;
 }
 
@@ -920,6 +1081,16 @@ takeover_run(void)
 			d.blob_len = h.len;
 			pl = NULL;
 			break;
+		case TO_BASES:
+			d.bases = (struct to_base *)pl;
+			d.nb_bases = h.len / sizeof(struct to_base);
+			pl = NULL;
+			break;
+		case TO_PRE_END:
+			/* Everything replayed at stale bases: A may stop its devices now. */
+			t1 = now_us();
+			rc = send_rec(fd, TO_PRE_ACK, 0, NULL, 0, NULL, 0);
+			break;
 		case TO_MSG:
 			if (d.p == NULL || d.nb_msgs >= d.tp.nb_msgs) {
 				rc = -EPROTO;
@@ -939,7 +1110,7 @@ takeover_run(void)
 				break;
 			}
 			rc = dst_port_apply(&d, why, sizeof(why));
-			if (rc == 0)
+			if (rc == 0 && d.tp.mode != PORT_PRE)
 				nb_ports++;
 			dst_port_clear(&d);
 			break;

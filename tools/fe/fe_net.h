@@ -64,7 +64,7 @@ struct fe_net_cfg {
 	uint64_t gap_log_ns;     /**< remember every receive gap longer than this (0: off) */
 };
 
-#define FE_GAP_LOG_MAX 4096
+#define FE_GAP_LOG_MAX 65536
 
 /** A receive gap (--gap-log): when it ended (CLOCK_MONOTONIC) and how long it was. */
 struct fe_gap {
