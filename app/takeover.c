@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_vhost.h>
 
 #include "ctl_sock.h"
@@ -905,8 +906,20 @@ dst_port_apply(struct dst_port *d, char *why, size_t wlen)
 	}
 	t1 = now_us();
 	if (d->conn_fd >= 0 && d->tp.mode != PORT_STATE) {
+		/*
+		 * The pre-copied session sets the rings up at the bases the front end gave
+		 * long ago: librte_vhost warns that they differ from the used index (and
+		 * uses that). Expected here, and the right bases follow once A has stopped.
+		 */
+		int lt = rte_log_register("lib.vhost.config");
+		int lvl = lt >= 0 ? rte_log_get_level(lt) : -1;
+
+		if (d->tp.mode == PORT_PRE && lvl > (int)RTE_LOG_ERR)
+			rte_log_set_level(lt, RTE_LOG_ERR);
 		rc = relay_port_adopt(vp->relay, d->conn_fd, d->msgs, d->nb_msgs,
 				      (int)app.opts.takeover_timeout_ms);
+		if (d->tp.mode == PORT_PRE && lvl > (int)RTE_LOG_ERR)
+			rte_log_set_level(lt, (uint32_t)lvl);
 		if (rc < 0) {
 			snprintf(why, wlen, "port %u: session replay: %s", d->p->id, strerror(-rc));
 			return rc;

@@ -34,7 +34,8 @@ export VSTOP_BENCH_OUT=$out
 mkdir -p "$out"
 csvs=(stop_engine.csv throughput.csv throughput_runs.csv stop_cost.csv stop_cost_runs.csv
       stop_latency.csv stop_latency_stops.csv migration.csv migration_migrations.csv
-      scale_engine_summary.csv scale_wire.csv scale_idle.csv scale_attach.csv)
+      scale_engine_summary.csv scale_wire.csv scale_idle.csv scale_attach.csv
+      takeover.csv takeover_takeovers.csv)
 for f in "${csvs[@]}"; do rm -f "$out/$f"; done
 if ! command -v dpdk-testpmd >/dev/null; then
 	echo "run_all: dpdk-testpmd not found (Debian package dpdk): skipped" >&2
@@ -109,6 +110,14 @@ fi
 
 step "6/6 many devices (E1), idle ports, runtime attach/detach"
 "${py[@]}" tools/bench/scale.py "${b[@]}" "${s[@]}"
+
+step "live upgrade: the front end's interruption across a takeover (vs testpmd kill+restart)"
+if [ "$smoke" = 1 ]; then
+	"${py[@]}" tools/bench/takeover.py --build "$build" --smoke --name takeover
+else
+	"${py[@]}" tools/bench/takeover.py --build "$build" --takeovers 100 --queues 1,4 \
+		--name takeover
+fi
 
 # Every benchmark must have written its CSV (the smoke test checks nothing else).
 missing=0
