@@ -39,7 +39,15 @@ static struct {
 	int wake[2];              /* ctl_sock_stop() writes here */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct client cl[MAX_CLIENTS];
+	ctl_takeover_fn takeover;  /* "takeover": a new vstop asks for our ports */
+	bool keep_path;            /* the socket is another vstop's now: no unlink */
 } cs = { .lfd = -1, .wake = { -1, -1 } };
+
+void
+ctl_sock_set_takeover(ctl_takeover_fn fn)
+{
+	cs.takeover = fn;
+}
 
 static void
 send_all(int fd, const char *s, size_t len)
@@ -61,6 +69,24 @@ answer(struct client *c, const char *line)
 {
 	struct cmd_out o;
 	const char *r;
+
+	if (strcmp(line, "takeover") == 0 && cs.takeover != NULL) {
+		/* The connection becomes the takeover channel (takeover.c). */
+		int fd = c->fd, rc;
+
+		c->fd = -1;
+		c->len = 0;
+		rc = cs.takeover(fd, cs.lfd);
+		if (rc < 0) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "{\"ok\":false,\"error\":\"takeover refused: "
+				 "%s\"}\n", rc == -EBUSY ? "one is under way" : strerror(-rc));
+			send_all(fd, msg, strlen(msg));
+			close(fd);
+		}
+		return;
+	}
 
 	cmd_out_init(&o, CMD_FMT_JSON);
 	if (cmd_exec_line(line, &o) != 0) { /* blank or comment: no answer */
@@ -110,6 +136,8 @@ client_input(struct client *c)
 		} else {
 			/* a NUL inside the line ends it early: harmless */
 			answer(c, c->buf);
+			if (c->fd < 0)
+				return; /* handed to the takeover */
 		}
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
@@ -216,6 +244,12 @@ path_prepare(const char *path)
 int
 ctl_sock_start(const char *path)
 {
+	return ctl_sock_start_fd(path, -1);
+}
+
+int
+ctl_sock_start_fd(const char *path, int lfd)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int rc;
 
@@ -229,6 +263,11 @@ ctl_sock_start(const char *path)
 		cs.cl[i].fd = -1;
 	snprintf(cs.path, sizeof(cs.path), "%s", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (lfd >= 0) {
+		/* Handed over by the vstop we took over from: already bound and listening. */
+		cs.lfd = lfd;
+		goto listening;
+	}
 	rc = path_prepare(path);
 	if (rc < 0) {
 		APP_LOG(ERR, "--ctl %s: %s", path, strerror(-rc));
@@ -247,6 +286,7 @@ ctl_sock_start(const char *path)
 		APP_LOG(ERR, "--ctl %s: %s", path, strerror(errno));
 		goto fail;
 	}
+listening:
 	if (pipe2(cs.wake, O_CLOEXEC) != 0) {
 		rc = -errno;
 		goto fail;
@@ -268,6 +308,17 @@ fail:
 }
 
 void
+ctl_sock_handover(void)
+{
+	if (!cs.running)
+		return;
+	cs.keep_path = true;
+	cs.stop = true;
+	if (write(cs.wake[1], "x", 1) < 0)
+		APP_LOG(WARNING, "control socket: wake: %s", strerror(errno));
+}
+
+void
 ctl_sock_stop(void)
 {
 	if (!cs.running)
@@ -284,5 +335,6 @@ ctl_sock_stop(void)
 	cs.lfd = -1;
 	close(cs.wake[0]);
 	close(cs.wake[1]);
-	unlink(cs.path);
+	if (!cs.keep_path)
+		unlink(cs.path);
 }

@@ -13,7 +13,18 @@
 /* Create the socket and start its thread. @return 0 (nothing to do if @p path is NULL
  * or empty) or -errno after logging why. */
 int ctl_sock_start(const char *path);
+/* The same with a listening socket handed over by another vstop (takeover). */
+int ctl_sock_start_fd(const char *path, int lfd);
 /* Close every connection, remove the socket file, join the thread. */
 void ctl_sock_stop(void);
+/*
+ * A client line "takeover" hands its connection to @p fn (with the listening fd, which
+ * stays ours until ctl_sock_handover()). @p fn returns 0 (it owns the fd) or -errno
+ * (refused: the client gets an error line).
+ */
+typedef int (*ctl_takeover_fn)(int fd, int lfd);
+void ctl_sock_set_takeover(ctl_takeover_fn fn);
+/* The socket is another vstop's now: stop serving it, and do not remove it at exit. */
+void ctl_sock_handover(void);
 
 #endif /* VSTOP_CTL_SOCK_H */

@@ -167,21 +167,43 @@ devstate_collect(struct vhost_port *vp, uint8_t **blob, char *err, size_t errlen
 		len = -ENODEV;
 		goto out;
 	}
-	for (uint16_t vq = 0; vq < ds->nb_vqs; vq++) {
-		struct vs_op *op = vs_op_alloc(VS_OP_GET_VQ_STATE, vp->port->dev);
+	{
+		/* Every ring's position in one engine pass: one round trip, not one per ring. */
+		struct vs_op *ops[VS_MAX_VQS];
+		uint16_t vq, n = 0;
+		int bad = 0;
 
-		if (op == NULL)
-			goto out;
-		op->vq = vq;
-		rc = vs_ctl_call(app.ctl, op, op_wait_ms());
-		if (rc == 0)
-			ds->vq[vq].st = op->out.vq_state;
-		if (rc != -ETIMEDOUT)
-			vs_op_free(op);
+		for (vq = 0; vq < ds->nb_vqs; vq++) {
+			ops[vq] = vs_op_alloc(VS_OP_GET_VQ_STATE, vp->port->dev);
+			if (ops[vq] == NULL)
+				break;
+			ops[vq]->vq = vq;
+			n++;
+		}
+		rc = n == ds->nb_vqs ? vs_ctl_submit_bulk(app.ctl, ops, n) : -ENOMEM;
 		if (rc < 0) {
-			set_err(err, errlen, "vq %u position: %s%s", vq, strerror(-rc),
-				rc == -ENODEV ? " (no front end connected, or vq not set up)" : "");
+			for (vq = 0; vq < n; vq++)
+				vs_op_free(ops[vq]);
+			set_err(err, errlen, "vq positions: %s", strerror(-rc));
 			len = rc;
+			goto out;
+		}
+		for (vq = 0; vq < n; vq++) {
+			int r = vs_ctl_wait(ops[vq], op_wait_ms());
+
+			if (r == 0)
+				ds->vq[vq].st = ops[vq]->out.vq_state;
+			if (r != -ETIMEDOUT)
+				vs_op_free(ops[vq]);
+			if (r < 0 && bad == 0) {
+				set_err(err, errlen, "vq %u position: %s%s", vq, strerror(-r),
+					r == -ENODEV ? " (no front end connected, or vq not set up)" :
+					"");
+				bad = r;
+			}
+		}
+		if (bad < 0) {
+			len = bad;
 			goto out;
 		}
 	}

@@ -31,6 +31,8 @@
 #include "console.h"
 #include "ctl_sock.h"
 #include "options.h"
+#include "relay.h"
+#include "takeover.h"
 #include "telemetry.h"
 #include "vhost_dev.h"
 #include "vstop.h"
@@ -89,13 +91,17 @@ demo_toggle(void)
 static void
 app_shutdown(int sig)
 {
-	APP_LOG(INFO, "%s: shutting down", strsignal(sig));
+	/* After a takeover (either side of a failed one), the sockets are the other vstop's. */
+	bool keep = takeover_handed_over() || takeover_pending();
+
+	APP_LOG(INFO, "%s: shutting down%s", strsignal(sig),
+		takeover_handed_over() ? " (ports handed over to the new vstop)" : "");
 	/* Polling lcores first: they go offline, so no epoch waits for them. */
 	app.quit = 1;
 	/* destroy_device waits for the engine: the control lcore must still run. */
 	for (unsigned int i = 0; i < app.nb_ports; i++)
 		if (app.ports[i].used && app.ports[i].kind == PORT_VHOST && app.ports[i].vh != NULL)
-			vhost_port_stop(app.ports[i].vh);
+			vhost_port_stop(app.ports[i].vh, keep);
 	ports_print_stats("exit");
 	vs_ctl_quit(app.ctl);
 }
@@ -123,6 +129,24 @@ signal_thread(void *arg)
 			return NULL;
 		}
 	}
+}
+
+static volatile int takeover_rc;
+
+/* B: the takeover runs beside the control loop (it needs the engine). */
+static void *
+takeover_thread(void *arg)
+{
+	RTE_SET_USED(arg);
+	takeover_rc = takeover_run();
+	if (takeover_rc < 0) {
+		APP_LOG(ERR, "takeover failed: exiting; the running vstop keeps its ports");
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
+	if (console_start(app.opts.interactive, app.opts.cmdline_file) != 0)
+		APP_LOG(ERR, "console not started");
+	return NULL;
 }
 
 static int
@@ -279,7 +303,9 @@ main(int argc, char **argv)
 	for (i = 0; i < app.nb_pollers; i++)
 		rte_eal_remote_launch(lcore_poll_main, &app.lcores[i], app.lcores[i].lcore_id);
 	for (i = 0; i < app.nb_ports; i++) {
-		if (app.ports[i].kind == PORT_VHOST && vhost_port_start(app.ports[i].vh) != 0) {
+		if (app.ports[i].kind == PORT_VHOST &&
+		    vhost_port_start_fd(app.ports[i].vh, takeover_pending() ? VHOST_LISTEN_DEFER
+					: -1) != 0) {
 			/* rte_exit() waits for the polling lcores (rte_eal_cleanup): let them go. */
 			app.quit = 1;
 			rte_exit(EXIT_FAILURE, "cannot start vhost port %u (librte_vhost 22.11 "
@@ -290,7 +316,8 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "cannot start the signal thread\n");
 
 	vstop_telemetry_register();
-	if (ctl_sock_start(app.opts.ctl_path) != 0)
+	ctl_sock_set_takeover(takeover_serve);
+	if (!takeover_pending() && ctl_sock_start(app.opts.ctl_path) != 0)
 		rte_exit(EXIT_FAILURE, "cannot create the control socket\n");
 	APP_LOG(INFO, "ready: %u port(s), %s forwarding, control lcore %u (%s), %u polling "
 		"lcore(s)", app.nb_ports, fwd_mode_name(app.opts.fwd), rte_get_main_lcore(),
@@ -298,17 +325,25 @@ main(int argc, char **argv)
 		app.nb_pollers);
 	printf("vstop ready pid=%d\n", (int)getpid());
 	fflush(stdout);
-	if (console_start(app.opts.interactive, app.opts.cmdline_file) != 0)
+	if (takeover_pending()) {
+		pthread_t thr;
+
+		if (rte_ctrl_thread_create(&thr, "vstop-takeover", NULL, takeover_thread, NULL) != 0)
+			rte_exit(EXIT_FAILURE, "cannot start the takeover thread\n");
+		pthread_detach(thr);
+	} else if (console_start(app.opts.interactive, app.opts.cmdline_file) != 0) {
 		APP_LOG(ERR, "console not started");
+	}
 
 	vs_ctl_main(app.ctl); /* until app_shutdown() */
 
 	console_stop();
 	ctl_sock_stop();
+	relay_fini();
 	rte_eal_mp_wait_lcore();
 	pthread_join(sig_thr, NULL);
 	ports_close();
 	vs_ctl_free(app.ctl);
 	rte_eal_cleanup();
-	return 0;
+	return takeover_rc < 0 ? 1 : 0;
 }

@@ -64,6 +64,13 @@ opts_usage(const char *prog)
 	       "                        one JSON line back per command\n"
 	       "  --socket-group NAME   vhost-user server sockets mode 0660, group NAME\n"
 	       "                        (default: owner only, 0600)\n"
+	       "  --takeover CTL        live upgrade: take over every port of the running vstop\n"
+	       "                        whose control socket is CTL (same ports, same order);\n"
+	       "                        this vstop then serves CTL. See docs/upgrade.rst\n"
+	       "  --takeover-timeout-ms N\n"
+	       "                        give up a takeover after N ms (both sides), default 5000\n"
+	       "  --no-relay            librte_vhost serves the server sockets itself (no\n"
+	       "                        takeover possible); default: vstop relays them\n"
 	       "  -h, --help            this help\n"
 	       "\n"
 	       "Signals: SIGUSR1 prints port statistics; SIGUSR2 stops every running vhost\n"
@@ -194,6 +201,9 @@ enum {
 	OPT_CMDLINE_FILE,
 	OPT_CTL,
 	OPT_SOCKET_GROUP,
+	OPT_NO_RELAY,
+	OPT_TAKEOVER,
+	OPT_TAKEOVER_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -210,6 +220,9 @@ static const struct option long_opts[] = {
 	{ "cmdline-file", required_argument, NULL, OPT_CMDLINE_FILE },
 	{ "ctl", required_argument, NULL, OPT_CTL },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "no-relay", no_argument, NULL, OPT_NO_RELAY },
+	{ "takeover", required_argument, NULL, OPT_TAKEOVER },
+	{ "takeover-timeout-ms", required_argument, NULL, OPT_TAKEOVER_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -240,6 +253,7 @@ opts_parse(int argc, char **argv, struct app_opts *o)
 	o->hold = 256;
 	o->eth_queues = 1;
 	o->socket_gid = -1;
+	o->takeover_timeout_ms = 5000;
 
 	optind = 1;
 	opterr = 0; /* our own messages */
@@ -308,6 +322,19 @@ opts_parse(int argc, char **argv, struct app_opts *o)
 			o->socket_gid = (long)g->gr_gid;
 			break;
 		}
+		case OPT_NO_RELAY:
+			o->no_relay = true;
+			break;
+		case OPT_TAKEOVER:
+			if (snprintf(o->takeover_path, sizeof(o->takeover_path), "%s", optarg) >=
+			    (int)sizeof(o->takeover_path))
+				rc = fail(prog, "--takeover: socket path longer than %zu bytes",
+					  sizeof(o->takeover_path) - 1);
+			break;
+		case OPT_TAKEOVER_TIMEOUT:
+			rc = num_opt(prog, "takeover-timeout-ms", optarg, 100, 600000,
+				     &o->takeover_timeout_ms);
+			break;
 		case 'h':
 			opts_usage(prog);
 			return 1;
@@ -321,5 +348,7 @@ opts_parse(int argc, char **argv, struct app_opts *o)
 	}
 	if (rc == 0 && optind < argc)
 		rc = fail(prog, "unexpected argument '%s'", argv[optind]);
+	if (rc == 0 && o->takeover_path[0] != '\0' && o->no_relay)
+		rc = fail(prog, "--takeover needs the relay: drop --no-relay");
 	return rc;
 }

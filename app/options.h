@@ -50,6 +50,9 @@ struct app_opts {
 	char ctl_path[OPT_PATH_MAX]; /* --ctl: control socket (ctl_sock.c) */
 	char socket_group[64];       /* --socket-group: vhost-user sockets 0660 with this group */
 	long socket_gid;             /* its gid; -1: sockets are owner-only (0600) */
+	bool no_relay;               /* --no-relay: librte_vhost serves the sockets itself */
+	char takeover_path[OPT_PATH_MAX]; /* --takeover CTL: take over that vstop's ports */
+	unsigned int takeover_timeout_ms; /* --takeover-timeout-ms */
 };
 
 const char *fwd_mode_name(enum fwd_mode m);

@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_vhost.h>
 
 #include "devstate_io.h"
+#include "relay.h"
 #include "fwd.h"
 #include "vhost_dev.h"
 #include "vhost_msg.h"
@@ -252,7 +254,7 @@ port_by_path(const char *path)
 		struct app_port *p = &app.ports[i];
 
 		if (p->used && p->kind == PORT_VHOST && p->vh != NULL &&
-		    strcmp(p->vh->path, path) == 0)
+		    strcmp(p->vh->lib_path, path) == 0)
 			vp = p->vh;
 	}
 	pthread_rwlock_unlock(&app.ports_lock);
@@ -468,15 +470,13 @@ cb_destroy_connection(int vid)
 	pthread_mutex_unlock(&vp->conn_lock);
 }
 
+/* The device is ready: start it (new_device, or a takeover's commit). */
 static int
-cb_new_device(int vid)
+device_start(struct vhost_port *vp, int vid)
 {
-	struct vhost_port *vp = vhost_port_by_vid(vid);
 	unsigned int n;
 	int rc;
 
-	if (vp == NULL || !vhost_port_is_current(vp, vid))
-		return -1;
 	vhost_port_log_rings(vp, vid, "new_device");
 	/* A polling back end: no kicks needed. */
 	for (uint16_t i = 0; i < rte_vhost_get_vring_num(vid); i++)
@@ -498,6 +498,49 @@ cb_new_device(int vid)
 	VH_LOG(INFO, "%s: device ready, %u vrings%s", vp->path, rte_vhost_get_vring_num(vid),
 	       n ? ", stale held frames dropped" : "");
 	return 0;
+}
+
+static int
+cb_new_device(int vid)
+{
+	struct vhost_port *vp = vhost_port_by_vid(vid);
+
+	if (vp == NULL || !vhost_port_is_current(vp, vid))
+		return -1;
+	pthread_mutex_lock(&vp->conn_lock);
+	if (vp->takeover_hold) {
+		/* U1: the previous vstop has not let go yet: nothing touches the rings. */
+		vp->start_deferred = true;
+		pthread_mutex_unlock(&vp->conn_lock);
+		VH_LOG(INFO, "%s: device ready, started once the takeover is done", vp->path);
+		return 0;
+	}
+	pthread_mutex_unlock(&vp->conn_lock);
+	return device_start(vp, vid);
+}
+
+void
+vhost_port_takeover_hold(struct vhost_port *vp)
+{
+	pthread_mutex_lock(&vp->conn_lock);
+	vp->takeover_hold = true;
+	vp->start_deferred = false;
+	pthread_mutex_unlock(&vp->conn_lock);
+}
+
+int
+vhost_port_takeover_release(struct vhost_port *vp)
+{
+	bool start;
+	int vid;
+
+	pthread_mutex_lock(&vp->conn_lock);
+	start = vp->start_deferred;
+	vid = vp->vid;
+	vp->takeover_hold = false;
+	vp->start_deferred = false;
+	pthread_mutex_unlock(&vp->conn_lock);
+	return start && vid >= 0 ? device_start(vp, vid) : 0;
 }
 
 static void
@@ -601,6 +644,27 @@ port_free(struct app_port *port)
 	rte_free(vp);
 }
 
+/*
+ * Where librte_vhost listens for @p vp: with the relay (server ports, unless --no-relay),
+ * a private socket in the EAL runtime directory, unique to this process; else the port's
+ * own path.
+ */
+static int
+relay_lib_path(struct vhost_port *vp, size_t len)
+{
+	if (app.opts.no_relay) {
+		snprintf(vp->lib_path, len, "%s", vp->path);
+		return 0;
+	}
+	if (snprintf(vp->lib_path, len, "%s/vhost-relay-%u.sock", rte_eal_get_runtime_dir(),
+		     vp->port->id) >= (int)len) {
+		APP_LOG(ERR, "%s: EAL runtime directory path too long for a socket", vp->path);
+		return -ENAMETOOLONG;
+	}
+	unlink(vp->lib_path); /* a stale one of a process that had this file prefix */
+	return 0;
+}
+
 static int vhost_port_setup(struct app_port *port, const struct opt_vhost *o,
 			    int (*call)(struct vs_op *op));
 
@@ -618,8 +682,8 @@ vhost_port_create(struct app_port *port, const struct opt_vhost *o,
 				call(op);
 			port->dev = VS_DEV_NONE;
 		}
-		if (port->vh->path[0] != '\0')
-			rte_vhost_driver_unregister(port->vh->path);
+		if (port->vh->lib_path[0] != '\0')
+			rte_vhost_driver_unregister(port->vh->lib_path);
 		port_free(port);
 	}
 	return rc;
@@ -666,31 +730,37 @@ vhost_port_setup(struct app_port *port, const struct opt_vhost *o,
 		}
 	}
 
-	if (vp->client)
+	snprintf(vp->path, sizeof(vp->path), "%s", o->path);
+	rc = relay_lib_path(vp, sizeof(vp->lib_path));
+	if (rc < 0)
+		return rc;
+	/* With the relay, librte_vhost always listens (on the private socket): the relay
+	 * is the one that connects to a client port's front end. */
+	if (vp->client && strcmp(vp->lib_path, vp->path) == 0)
 		flags |= RTE_VHOST_USER_CLIENT;
-	if (rte_vhost_driver_register(o->path, flags) != 0) {
-		APP_LOG(ERR, "%s: cannot register vhost-user socket", o->path);
+	if (rte_vhost_driver_register(vp->lib_path, flags) != 0) {
+		APP_LOG(ERR, "%s: cannot register vhost-user socket %s", o->path, vp->lib_path);
+		vp->lib_path[0] = '\0';
 		return -EINVAL;
 	}
 	/* From here on, a failure unregisters the path (vhost_port_create). */
-	snprintf(vp->path, sizeof(vp->path), "%s", o->path);
 	/*
 	 * Features: librte_vhost's net set (VHOST_F_LOG_ALL included, V6) plus the stop
 	 * features. rte_vhost_driver_set_features() would switch off librte_vhost's
 	 * built-in net back end (use_builtin_virtio_net = false: enqueue/dequeue refuse
 	 * to work), so bits 42/43 are offered and taken by the message hook instead.
 	 */
-	if (rte_vhost_driver_get_features(vp->path, &features) != 0)
+	if (rte_vhost_driver_get_features(vp->lib_path, &features) != 0)
 		return -EINVAL;
 	vp->offered = features | (1ull << VS_F_DEVICE_STOP) | (1ull << VS_F_SUSPEND);
-	if (rte_vhost_driver_get_protocol_features(vp->path, &proto) != 0)
+	if (rte_vhost_driver_get_protocol_features(vp->lib_path, &proto) != 0)
 		return -EINVAL;
 	proto |= (1ull << VHU_PROTO_F_LOG_SHMFD) | (1ull << VHU_PROTO_F_REPLY_ACK) |
 		 (1ull << VHU_PROTO_F_STATUS) | (1ull << VHU_PROTO_F_DEVICE_STATE) |
 		 (1ull << VHU_PROTO_F_CONFIG) | (1ull << VHU_PROTO_F_SLAVE_REQ);
-	if (rte_vhost_driver_set_protocol_features(vp->path, proto) != 0)
+	if (rte_vhost_driver_set_protocol_features(vp->lib_path, proto) != 0)
 		return -EINVAL;
-	if (rte_vhost_driver_callback_register(vp->path, &vhost_cb_ops) != 0)
+	if (rte_vhost_driver_callback_register(vp->lib_path, &vhost_cb_ops) != 0)
 		return -EINVAL;
 
 	op = vs_op_alloc(VS_OP_DEV_ADD, 0);
@@ -740,21 +810,39 @@ socket_perms(struct vhost_port *vp)
 int
 vhost_port_start(struct vhost_port *vp)
 {
+	return vhost_port_start_fd(vp, -1);
+}
+
+int
+vhost_port_start_fd(struct vhost_port *vp, int listen_fd)
+{
+	bool lib_server = !vp->client || strcmp(vp->lib_path, vp->path) != 0;
 	mode_t old = 0;
 	int rc;
 
+	if (vp->started)
+		goto relay; /* librte_vhost runs: the front end's socket came (takeover) */
 	if (vhost_health_start() != 0)
 		return -EIO;
-	if (!vp->client)
+	if (lib_server)
 		old = umask(0177);
-	rc = rte_vhost_driver_start(vp->path);
-	if (!vp->client)
+	rc = rte_vhost_driver_start(vp->lib_path);
+	if (lib_server)
 		umask(old);
 	if (rc != 0) {
 		APP_LOG(ERR, "%s: cannot start vhost-user socket", vp->path);
 		return -EIO;
 	}
 	vp->started = true;
+relay:
+	if (strcmp(vp->lib_path, vp->path) != 0) {
+		/* The relay owns the front end's socket (or waits for it: takeover). */
+		if (listen_fd == VHOST_LISTEN_DEFER)
+			return 0;
+		vp->relay = relay_port_open(vp, vp->path, vp->lib_path, listen_fd, vp->client);
+		if (vp->relay == NULL)
+			return -EIO;
+	}
 	return vp->client ? 0 : socket_perms(vp);
 }
 
@@ -767,7 +855,9 @@ vhost_port_unregister(struct vhost_port *vp, char *err, size_t errlen)
 	 * reconnect attempts. If a connection slipped in meanwhile, librte_vhost closes it
 	 * here and our destroy callbacks run as at shutdown (V4).
 	 */
-	if (rte_vhost_driver_unregister(vp->path) != 0) {
+	relay_port_close(vp->relay, true);
+	vp->relay = NULL;
+	if (rte_vhost_driver_unregister(vp->lib_path) != 0) {
 		snprintf(err, errlen, "%s: librte_vhost refused to unregister the socket",
 			 vp->path);
 		return -EBUSY;
@@ -795,10 +885,12 @@ vhost_port_free(struct app_port *port)
 }
 
 void
-vhost_port_stop(struct vhost_port *vp)
+vhost_port_stop(struct vhost_port *vp, bool keep_socket)
 {
 	vhost_health_stop(); /* no check op after the engine has gone */
-	if (rte_vhost_driver_unregister(vp->path) != 0)
+	relay_port_close(vp->relay, !keep_socket);
+	vp->relay = NULL;
+	if (rte_vhost_driver_unregister(vp->lib_path) != 0)
 		APP_LOG(WARNING, "%s: unregister failed", vp->path);
 	vhost_port_purge_held(vp, true);
 }

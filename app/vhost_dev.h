@@ -37,7 +37,11 @@ struct devstate_xfer {
 
 struct vhost_port {
 	struct app_port *port;
-	char path[OPT_PATH_MAX];
+	char path[OPT_PATH_MAX];      /* the front end's socket */
+	/* The socket librte_vhost serves: path itself, or with the relay (relay.h) a private
+	 * socket in the EAL runtime directory. */
+	char lib_path[OPT_PATH_MAX];
+	struct relay_port *relay;     /* NULL: librte_vhost serves path itself */
 	bool client;
 	uint16_t nb_qp;
 	/* Current connection; -1 if none. Written by librte_vhost's threads, read by the
@@ -79,6 +83,9 @@ struct vhost_port {
 	/* port detach under way: a new connection is refused (conn_lock). */
 	bool detaching;
 	bool started;         /* rte_vhost_driver_start() succeeded */
+	/* Takeover (destination): a ready device waits for the source to let go. conn_lock. */
+	bool takeover_hold;
+	bool start_deferred;
 };
 
 /*
@@ -99,8 +106,23 @@ int vhost_port_unregister(struct vhost_port *vp, char *err, size_t errlen);
 void vhost_port_free(struct app_port *port);
 /* Start listening / connecting. After the engine runs (callbacks post ops). */
 int vhost_port_start(struct vhost_port *vp);
-/* Unregister the socket: closes the connection (destroy_device waits for the engine). */
-void vhost_port_stop(struct vhost_port *vp);
+/*
+ * The same, with the front end's listening socket @p listen_fd handed over (takeover), or
+ * VHOST_LISTEN_DEFER: librte_vhost starts, the front end's socket comes later
+ * (vhost_port_relay_adopt()).
+ */
+#define VHOST_LISTEN_DEFER (-2)
+int vhost_port_start_fd(struct vhost_port *vp, int listen_fd);
+/*
+ * Takeover, destination side: while held, a device that becomes ready (the replayed
+ * session) is not started; release starts it (held frames first). Any thread but the
+ * vhost-events thread. @return 0 or -1.
+ */
+void vhost_port_takeover_hold(struct vhost_port *vp);
+int vhost_port_takeover_release(struct vhost_port *vp);
+/* Unregister the socket: closes the connection (destroy_device waits for the engine).
+ * @p keep_socket: leave the socket file (another vstop serves it now). */
+void vhost_port_stop(struct vhost_port *vp, bool keep_socket);
 
 /* The port of a vhost connection, or NULL. Any thread. */
 struct vhost_port *vhost_port_by_vid(int vid);

@@ -27,6 +27,7 @@
 #include "vhost_log.h"
 #include "vhost_msg.h"
 #include "vhost_msg_layout.h"
+#include "relay.h"
 
 #define STOP_FEATURES ((1ull << VS_F_DEVICE_STOP) | (1ull << VS_F_SUSPEND))
 
@@ -322,7 +323,15 @@ static enum rte_vhost_msg_result
 pre_msg(int vid, void *msg)
 {
 	struct vhu_msg_ctx *ctx = msg;
-	enum rte_vhost_msg_result r = dispatch(vid, ctx);
+	enum rte_vhost_msg_result r;
+
+	/* The relay's barrier (relay.h): answered at once, whatever the connection. */
+	if (ctx->msg.request == RELAY_SYNC_REQUEST) {
+		close_fds(ctx, 0);
+		ctx->fd_num = 0;
+		return reply_u64(ctx, RELAY_SYNC_MAGIC);
+	}
+	r = dispatch(vid, ctx);
 
 	if (r != RTE_VHOST_MSG_RESULT_NOT_HANDLED) {
 		close_fds(ctx, 0);

@@ -43,6 +43,7 @@ static const char *const op_names[VS_OP__MAX] = {
 	[VS_OP_GET_INFO] = "get_info",
 	[VS_OP_CALL] = "call",
 	[VS_OP_SET_NEEDS_RESET] = "set_needs_reset",
+	[VS_OP_UNQUIESCE] = "unquiesce",
 };
 
 const char *

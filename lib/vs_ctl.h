@@ -163,6 +163,11 @@ enum vs_op_type {
 	 * re-attaches.
 	 */
 	VS_OP_SET_NEEDS_RESET,
+	/**
+	 * Undo a VS_OP_QUIESCE: the device's streams run again if nothing else keeps them
+	 * off (a takeover that failed: U2). A device that needs a reset stays quiesced.
+	 */
+	VS_OP_UNQUIESCE,
 	VS_OP__MAX
 };
 

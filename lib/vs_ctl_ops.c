@@ -595,6 +595,20 @@ op_set_needs_reset(struct vs_ctl *ctl, struct vs_op *op)
 	return op_quiesce(ctl, op);
 }
 
+/* U2: a takeover that failed gives the device back its streams. */
+static int
+op_unquiesce(struct vs_ctl *ctl, struct vs_op *op)
+{
+	struct vs_dev *d = op_dev(ctl, op);
+
+	if (d == NULL)
+		return -ENODEV;
+	if (!(d->reg.base & VS_STATUS_NEEDS_RESET))
+		d->quiesce_req = false;
+	vs_publish(ctl);
+	return 0;
+}
+
 static int
 vq_op_check(struct vs_ctl *ctl, const struct vs_op *op, struct vs_dev **dp)
 {
@@ -791,4 +805,5 @@ const vs_op_handler vs_op_table[VS_OP__MAX] = {
 	[VS_OP_GET_INFO] = op_get_info,
 	[VS_OP_CALL] = op_call,
 	[VS_OP_SET_NEEDS_RESET] = op_set_needs_reset,
+	[VS_OP_UNQUIESCE] = op_unquiesce,
 };

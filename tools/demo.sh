@@ -13,7 +13,9 @@
 # shell (tools/proclib.sh: bash reaps its children whenever it waits, and reaping a dead
 # DPDK process can block in the kernel for a long time).
 #
-# Last, the same with a real guest: a QEMU 7.2 (TCG) guest counting sequence-numbered
+# Then a live upgrade: a new vstop takes over a running one (--takeover, docs/upgrade.rst)
+# twice under vstop-fe traffic; vstop-fe checks that nothing was lost and it saw no close.
+# Last, with a real guest: a QEMU 7.2 (TCG) guest counting sequence-numbered
 # frames is live-migrated between vstop's two ports (tools/guest, docs/migration.rst).
 #
 # Usage: tools/demo.sh [seconds of traffic per phase, default 2]
@@ -47,7 +49,8 @@ mig_pids=""
 cleanup() {
 	for pid in $tp_pid $vs_pid $mig_pids; do end_pid "$pid"; done
 	exec 3>&- 2>/dev/null || true
-	rm -f "$fifo" "$sock0" "$sock1" "$vs_ctl" "$work/a.sock" "$work/b.sock"
+	rm -f "$fifo" "$sock0" "$sock1" "$vs_ctl" "$work/a.sock" "$work/b.sock" "$work/to.sock" \
+		"$work/to.ctl"
 }
 trap cleanup EXIT
 
@@ -70,7 +73,8 @@ stats() {
 		[ "$(grep -c "^stats end" "$vs_log" || true)" -gt "$n" ] && break
 		sleep 0.1
 	done
-	tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
+	# awk leaves early: tac may die of SIGPIPE, which pipefail would make fatal.
+	{ tac "$vs_log" || true; } | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
 }
 
 rx_total() { stats | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^rx=/) { sub("rx=", "", $i); s += $i } } END { print s + 0 }'; }
@@ -130,7 +134,7 @@ grep -E "NIC statistics for port|RX-packets|TX-packets" "$tp_log" | tail -6 | se
 kill -TERM "$vs_pid"
 gone_within "$vs_pid" 10 || true
 echo "== vstop at exit:"
-tac "$vs_log" | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
+{ tac "$vs_log" || true; } | awk '/^stats end/{f=1; next} /^stats begin/{if (f) exit} f' | tac
 
 echo "== migration: vstop A and vstop B (loopback, 2 queue pairs), vstop-fe moves the live"
 echo "   device A -> B -> A ... (stop at A, save state, load at B, resume at B) under traffic"
@@ -148,6 +152,39 @@ mig_pids="$mig_pids $fe_pid"
 rc=$(exit_status_within vstop-fe 300)
 grep -E "^(frames|lost|migrations|stops|result)|downtime" "$work/vstop-fe.log" | sed 's/^/   /'
 [ "$rc" = 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe.log" >&2; exit 1; }
+for pid in $mig_pids; do end_pid "$pid"; done
+mig_pids=""
+
+echo "== live upgrade: vstop T0 serves vstop-fe (4 queue pairs, sequence-numbered frames);"
+echo "   a new vstop started with --takeover takes over its port and control socket, twice"
+echo "   (T0 -> T1 -> T2): the front end's connection moves, nothing is renegotiated"
+to_sock="$work/to.sock"
+to_ctl="$work/to.ctl"
+to_vstop() { # name, then --ctl PATH or --takeover PATH
+	spawn "$1" /dev/null "$builddir/app/vstop" --no-huge -m 256 --no-pci \
+		--file-prefix "$tag-$1" --lcores 0@0,1@1 --log-level 'lib.vhost.*:warning' -- \
+		--vhost "$to_sock,queues=4" --fwd loopback --idle-backoff-us 50 "$2" "$3"
+}
+t_pid=$(to_vstop T0 --ctl "$to_ctl")
+mig_pids="$t_pid"
+wait_log "$work/T0.log" "vstop ready" 30
+fe_pid=$(spawn vstop-fe-to /dev/null "$builddir/tools/fe/vstop-fe" -s "$to_sock" -q 4 \
+	-d $((phase * 3 + 8)) --rate 100000 --quiet)
+mig_pids="$mig_pids $fe_pid"
+sleep "$phase"
+for n in 1 2; do
+	t_new=$(to_vstop "T$n" --takeover "$to_ctl")
+	mig_pids="$mig_pids $t_new"
+	wait_log "$work/T$n.log" "takeover done" 60
+	echo "   T$n: $(grep -m1 '^takeover done' "$work/T$n.log" | cut -d' ' -f3-4)," \
+		"T$((n - 1)) exited $(exit_status_within "T$((n - 1))" 30):" \
+		"$(grep -m1 'takeover handed over' "$work/T$((n - 1)).log" | cut -d' ' -f4-)"
+	echo "   $(tools/vstopctl -s "$to_ctl" show takeover | sed -n 1p)"
+	sleep "$phase"
+done
+rc=$(exit_status_within vstop-fe-to 120)
+grep -E "^(frames|result)|max gap" "$work/vstop-fe-to.log" | sed 's/^/   /'
+[ "$rc" = 0 ] || { echo "demo: vstop-fe exited $rc, see $work/vstop-fe-to.log" >&2; exit 1; }
 
 echo "== QEMU live migration: a real guest (QEMU 7.2 TCG, Debian cloud kernel, seqcheck"
 echo "   sending sequence-numbered frames flat out and counting every one) on vstop's port 0,"

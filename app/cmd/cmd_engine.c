@@ -4,6 +4,8 @@
  * counters (show engine). "all" posts one op per vhost device in one bulk
  * (vs_ctl_submit_bulk): the control lcore runs them in one pass, under one epoch barrier.
  */
+#include "../relay.h"
+#include "../takeover.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +155,31 @@ cmd_device_all(struct cmd_out *o, const char *what, unsigned int type)
 	return 0;
 }
 
+/* Live upgrade (takeover.c) and the relay it rests on (relay.c). */
+static int
+show_takeover(struct cmd_out *o, int argc, char **argv)
+{
+	struct relay_stats rs;
+
+	RTE_SET_USED(argc);
+	RTE_SET_USED(argv);
+	relay_stats_get(&rs);
+	out_str(o, "takeover", "%s", takeover_status());
+	out_u64(o, "relay_connections", rs.conns);
+	out_u64(o, "relay_msgs_in", rs.msgs_in);
+	out_u64(o, "relay_msgs_out", rs.msgs_out);
+	out_u64(o, "relay_fds", rs.fds);
+	return 0;
+}
+
 const struct cmd_def cmd_engine_defs[] = {
 	{ "show engine",
 	  "The stop engine's counters: epoch barriers started, control-loop passes, ops, "
 	  "and the last stop batch (stops begun in one pass, engine time, epochs: E1).",
 	  "show engine", show_engine },
+	{ "show takeover",
+	  "Live upgrade: the last takeover's progress or outcome (this vstop taking over, or "
+	  "handing over), and the vhost-user relay's counters (docs/upgrade.rst).",
+	  "show takeover", show_takeover },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -8,6 +8,7 @@
 #   5. migration.py     live-migration downtime between two vstop processes
 #   6. scale.py         many devices: stop all vs one by one, idle ports, attach/detach
 #   7. packed rings     throughput (vs testpmd), stop latency and migration, packed (P1)
+#   8. takeover.py      live upgrade: the front end's interruption across a takeover
 # Usage: tools/bench/run_all.sh [--smoke] [--build DIR] [--no-build]
 #   --smoke     a few seconds each: checks that every benchmark runs and writes its CSV
 #               (the meson test 'bench_smoke' runs this; it asserts nothing about timing)
@@ -36,7 +37,8 @@ mkdir -p "$out"
 csvs=(stop_engine.csv throughput.csv throughput_runs.csv stop_cost.csv stop_cost_runs.csv
       stop_latency.csv stop_latency_stops.csv migration.csv migration_migrations.csv
       scale_engine_summary.csv scale_wire.csv scale_idle.csv scale_attach.csv
-      throughput_packed.csv stop_latency_packed.csv migration_packed.csv)
+      throughput_packed.csv stop_latency_packed.csv migration_packed.csv
+      takeover.csv takeover_takeovers.csv)
 for f in "${csvs[@]}"; do rm -f "$out/$f"; done
 if ! command -v dpdk-testpmd >/dev/null; then
 	echo "run_all: dpdk-testpmd not found (Debian package dpdk): skipped" >&2
@@ -57,14 +59,14 @@ b=(--build "$build")
 t0=$(date +%s)
 step() { echo; echo "=== run_all: $* ($(( $(date +%s) - t0 )) s so far)"; }
 
-step "1/7 stop engine micro-benchmark"
+step "1/8 stop engine micro-benchmark"
 if [ "$smoke" = 1 ]; then
 	tools/bench/stop_engine.sh --smoke --build "$build" --no-build
 else
 	tools/bench/stop_engine.sh --cycles 2000 --build "$build" --no-build
 fi
 
-step "2/7 throughput: vstop vs testpmd net_vhost"
+step "2/8 throughput: vstop vs testpmd net_vhost"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name throughput \
 		--backends testpmd,vstop,testpmd-io2,vstop-io2
@@ -74,7 +76,7 @@ else
 		--runs 7 --seconds 4
 fi
 
-step "3/7 cost of stop support: vstop vs vstop without the quiescent report"
+step "3/8 cost of stop support: vstop vs vstop without the quiescent report"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --name stop_cost \
 		--backends vstop,vstop-noqsbr
@@ -85,7 +87,7 @@ else
 		--title "cost of stop support: vstop vs vstop without the quiescent report"
 fi
 
-step "4/7 stop latency over the wire vs queue count"
+step "4/8 stop latency over the wire vs queue count"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" "${s[@]}" --name stop_latency
 else
@@ -95,7 +97,7 @@ else
 	"${py[@]}" tools/bench/stop_latency.py "${b[@]}" --cycles 300 --name stop_latency
 fi
 
-step "5/7 migration downtime"
+step "5/8 migration downtime"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/migration.py "${b[@]}" "${s[@]}" --name migration
 else
@@ -109,10 +111,10 @@ else
 	fi
 fi
 
-step "6/7 many devices (E1), idle ports, runtime attach/detach"
+step "6/8 many devices (E1), idle ports, runtime attach/detach"
 "${py[@]}" tools/bench/scale.py "${b[@]}" "${s[@]}"
 
-step "7/7 packed virtqueues (P1): throughput vs testpmd, stop latency, migration"
+step "7/8 packed virtqueues (P1): throughput vs testpmd, stop latency, migration"
 if [ "$smoke" = 1 ]; then
 	"${py[@]}" tools/bench/throughput.py "${b[@]}" "${s[@]}" --packed \
 		--name throughput_packed --backends testpmd,vstop
@@ -128,6 +130,14 @@ else
 		--queues 1,4,16,64 --name stop_latency_packed
 	"${py[@]}" tools/bench/migration.py "${b[@]}" --packed --migrations 200 --queues 1,4 \
 		--name migration_packed
+fi
+
+step "8/8 live upgrade: the front end's interruption across a takeover (vs testpmd kill+restart)"
+if [ "$smoke" = 1 ]; then
+	"${py[@]}" tools/bench/takeover.py --build "$build" --smoke --name takeover
+else
+	"${py[@]}" tools/bench/takeover.py --build "$build" --takeovers 100 --queues 1,4 \
+		--name takeover
 fi
 
 # Every benchmark must have written its CSV (the smoke test checks nothing else).

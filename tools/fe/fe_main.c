@@ -73,6 +73,8 @@ usage(FILE *f)
 "      --force-stop         write the stop bit even if its feature is not negotiated\n"
 "      --no-cancel          on a missed stop deadline, leave the request in place\n"
 "      --drain MS           at the end wait for frames in flight (default 1000)\n"
+"      --gap-log US         list every receive gap longer than US microseconds\n"
+"                           (end time CLOCK_MONOTONIC, length) in the summary\n"
 "Conformance:\n"
 "      --conformance        probe every rule R1..R12, S1..S4, V1..V3, M1..M3; one\n"
 "                           line each, PASS/FAIL/SKIP; uses --peer for M2/M3\n"
@@ -95,7 +97,7 @@ enum {
 	O_RETRIES = 256, O_DEVICES, O_MSG_TIMEOUT, O_FLOWS, O_RATE, O_COUNT, O_BUSY, O_STOP_KIND,
 	O_DEADLINE, O_HOLD, O_GAP, O_MIG_KIND, O_CORRUPT, O_EXPECT_REFUSED, O_NO_PRECONNECT,
 	O_NO_DSTOP, O_NO_SUSPEND, O_FORCE_STOP, O_NO_CANCEL, O_DRAIN, O_CONFORMANCE, O_ONLY,
-	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT, O_PACKED, O_TRAFFIC,
+	O_QUIET, O_STATE_FIRST, O_BACKEND_CTL, O_BACKEND_PORT, O_PACKED, O_TRAFFIC, O_GAP_LOG,
 };
 
 static const struct option long_opts[] = {
@@ -130,6 +132,7 @@ static const struct option long_opts[] = {
 	{ "force-stop", no_argument, NULL, O_FORCE_STOP },
 	{ "no-cancel", no_argument, NULL, O_NO_CANCEL },
 	{ "drain", required_argument, NULL, O_DRAIN },
+	{ "gap-log", required_argument, NULL, O_GAP_LOG },
 	{ "conformance", no_argument, NULL, O_CONFORMANCE },
 	{ "only", required_argument, NULL, O_ONLY },
 	{ "backend-ctl", required_argument, NULL, O_BACKEND_CTL },
@@ -293,6 +296,10 @@ parse(int argc, char **argv, struct fe_opts *o)
 		case O_DRAIN:
 			if (num("drain", optarg, 600000, &v)) return -1;
 			o->drain_ms = v;
+			break;
+		case O_GAP_LOG:
+			if (num("gap-log", optarg, 60000000, &v)) return -1;
+			o->net.gap_log_ns = (uint64_t)v * 1000;
 			break;
 		case O_CONFORMANCE: o->conformance = true; break;
 		case O_ONLY: o->only = optarg; break;

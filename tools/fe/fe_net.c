@@ -53,6 +53,11 @@ fe_net_init(struct fe_net *net, const struct fe_net_cfg *cfg)
 	ret = fe_mem_init(&net->mem, 2ull * cfg->nqp * ring_bytes(cfg->ring_size) + 65536);
 	if (ret)
 		return ret;
+	if (cfg->gap_log_ns) {
+		net->gaps = calloc(FE_GAP_LOG_MAX, sizeof(*net->gaps));
+		if (net->gaps == NULL)
+			return fe_err(-ENOMEM, "out of memory");
+	}
 	net->qp = calloc(cfg->nqp, sizeof(*net->qp));
 	if (!net->qp)
 		return fe_err(-ENOMEM, "out of memory");
@@ -83,6 +88,8 @@ fe_net_fini(struct fe_net *net)
 	unsigned int i;
 
 	fe_net_stop(net);
+	free(net->gaps);
+	net->gaps = NULL;
 	for (i = 0; net->qp && i < net->cfg.nqp; i++) {
 		fe_vq_fini(&net->qp[i].rx);
 		fe_vq_fini(&net->qp[i].tx);
@@ -215,6 +222,12 @@ frame_check(struct fe_net *net, struct fe_qp *q, const uint8_t *buf, uint32_t le
 	seq_account(owner, seq);
 	if (net->last_rx_ns && now - net->last_rx_ns > net->max_rx_gap_ns)
 		__atomic_store_n(&net->max_rx_gap_ns, now - net->last_rx_ns, __ATOMIC_RELAXED);
+	if (net->gaps != NULL && net->last_rx_ns && now - net->last_rx_ns > net->cfg.gap_log_ns &&
+	    net->nb_gaps < FE_GAP_LOG_MAX) {
+		net->gaps[net->nb_gaps].end_ns = now;
+		net->gaps[net->nb_gaps].len_ns = now - net->last_rx_ns;
+		__atomic_store_n(&net->nb_gaps, net->nb_gaps + 1, __ATOMIC_RELEASE);
+	}
 	__atomic_store_n(&net->last_rx_ns, now, __ATOMIC_RELAXED);
 }
 

@@ -61,6 +61,15 @@ struct fe_net_cfg {
 	uint64_t count;          /**< frames per queue, 0 = unlimited */
 	bool busy_poll;          /**< never sleep when idle */
 	bool packed;             /**< packed virtqueues (VIRTIO_F_RING_PACKED) */
+	uint64_t gap_log_ns;     /**< remember every receive gap longer than this (0: off) */
+};
+
+#define FE_GAP_LOG_MAX 65536
+
+/** A receive gap (--gap-log): when it ended (CLOCK_MONOTONIC) and how long it was. */
+struct fe_gap {
+	uint64_t end_ns;
+	uint64_t len_ns;
 };
 
 struct fe_net;
@@ -83,6 +92,8 @@ struct fe_net {
 	uint64_t mark_rx_ns;    /**< the entry at a mark taken */
 	uint64_t last_rx_ns;
 	uint64_t max_rx_gap_ns;
+	struct fe_gap *gaps;     /**< --gap-log: written by the data thread only */
+	unsigned int nb_gaps;
 	uint64_t loops;
 	uint64_t last_force_ns;  /**< the poller's last forced kick (force_kick) */
 	fe_net_tick_fn tick;  /**< called about once a second from the data thread */

@@ -219,6 +219,16 @@ summary(struct fe_app *a, int fatal)
 	       (unsigned long long)a->mig_refused, (unsigned long long)a->mig_failed,
 	       (unsigned long long)a->base_mismatch);
 	printf("max gap between frames: %.3f ms\n", a->net.max_rx_gap_ns / 1e6);
+	if (a->net.gaps != NULL) {
+		unsigned int n = __atomic_load_n(&a->net.nb_gaps, __ATOMIC_ACQUIRE);
+
+		/* tools/bench/takeover.py parses these (CLOCK_MONOTONIC seconds). */
+		printf("receive gaps over %.3f ms: %u%s\n", a->o.net.gap_log_ns / 1e6, n,
+		       n == FE_GAP_LOG_MAX ? " (log full)" : "");
+		for (unsigned int i = 0; i < n; i++)
+			printf("gap end=%.6f ms=%.3f\n", a->net.gaps[i].end_ns / 1e9,
+			       a->net.gaps[i].len_ns / 1e6);
+	}
 	fe_net_print_laps(&a->net);
 	/* Lost = sent but never received, after the drain: the strict definition. */
 	ok = !fatal && s.sent == s.rcvd && !s.dup && !s.reord && !s.bad && !a->deadline_misses &&

@@ -269,7 +269,11 @@ class Qemu:
     """A QEMU 7.2 TCG guest on a vhost-user socket; console to a file, QMP on a socket."""
 
     def __init__(self, name, sock, kernel, initrd, logdir, seconds=20, extra_append="",
-                 incoming=False, mem_kib=GUEST_RAM_KIB, paused=False, packed=False):
+                 incoming=False, mem_kib=GUEST_RAM_KIB, paused=False, packed=False,
+                 chardev_opts="", device_opts=""):
+        """packed: packed virtqueues (packed=on, rule P1); chardev_opts: more -chardev
+        options for the vhost-user socket (",server=on,wait=off": QEMU listens, the
+        backend connects); device_opts: more virtio-net-pci options."""
         self.name = name
         self.console = os.path.join(logdir, f"{name}-console.log")
         self.qmp_path = os.path.join(logdir, f"{name}-qmp.sock")
@@ -282,12 +286,12 @@ class Qemu:
                 "-m", f"{mem_kib}K",
                 "-object", f"memory-backend-memfd,id=mem,size={mem_kib}K,share=on",
                 "-numa", "node,memdev=mem",
-                "-chardev", f"socket,id=c0,path={sock}",
+                "-chardev", f"socket,id=c0,path={sock}{chardev_opts}",
                 "-netdev", "vhost-user,id=n0,chardev=c0",
                 # vectors=0: QEMU 7.2 + vhost-user + MSI-X without KVM segfaults.
                 # packed=on: packed virtqueues (rule P1); source and destination alike.
                 "-device", f"virtio-net-pci,netdev=n0,mac={GUEST_MAC},vectors=0"
-                + (",packed=on" if packed else ""),
+                + (",packed=on" if packed else "") + device_opts,
                 "-kernel", kernel, "-initrd", initrd, "-append", append,
                 "-nodefaults", "-display", "none", "-no-reboot",
                 # The console goes to a file; the harness may write a line into the
