@@ -32,6 +32,7 @@
 
 #include <rte_lcore.h>
 
+#include "fd_msg.h"
 #include "relay.h"
 #include "vhost_dev.h"
 #include "vhost_msg_layout.h"
@@ -224,37 +225,9 @@ bad:
 static int
 msg_write(int fd, const uint8_t *buf, uint32_t len, const int *fds, int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * VHU_MAX_FDS)];
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	size_t off = 0;
 
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	while (off < len) {
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		off += (size_t)n;
-		iov.iov_base = (uint8_t *)(uintptr_t)buf + off;
-		iov.iov_len = len - off;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
-	return 0;
+	return fd_msg_sendv(fd, &iov, 1, fds, nfds);
 }
 
 /* ---- the session record ---- */

@@ -48,6 +48,7 @@
 #include "ctl_sock.h"
 #include "devstate_io.h"
 #include "relay.h"
+#include "fd_msg.h"
 #include "takeover.h"
 #include "vhost_dev.h"
 #include "vstop.h"
@@ -169,50 +170,10 @@ static int
 send_rec(int fd, uint32_t type, uint32_t port, const void *p, uint32_t len, const int *fds,
 	 int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
 	struct to_hdr h = { type, port, len, (uint32_t)nfds };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)(uintptr_t)p, len } };
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-	size_t total = sizeof(h) + len, off = 0;
 
-	if (nfds > 8)
-		return -EINVAL;
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	while (off < total) {
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		off += (size_t)n;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-		/* advance the iovecs */
-		while (n > 0 && mh.msg_iovlen > 0) {
-			if ((size_t)n >= mh.msg_iov[0].iov_len) {
-				n -= (ssize_t)mh.msg_iov[0].iov_len;
-				mh.msg_iov++;
-				mh.msg_iovlen--;
-			} else {
-				mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + n;
-				mh.msg_iov[0].iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
-	}
-	return 0;
+	return fd_msg_sendv(fd, iov, 2, fds, nfds);
 }
 
 static int
