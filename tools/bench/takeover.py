@@ -177,7 +177,10 @@ class Bench:
             fe.wait_text("connected to", 20)
             time.sleep(1.5)
             t_kill = time.monotonic()
-            tp.c.end(signal.SIGKILL, grace=0)
+            tp.c.send_signal(signal.SIGKILL)
+            # An operator (or systemd) restarts it once it is dead: until then it holds its
+            # EAL lock and the new one cannot start. A non-reaping wait: see proclib.
+            tp.c.wait(30)
             if os.path.exists(sock):
                 os.unlink(sock)  # a killed testpmd leaves its socket file
             tp2 = P(argv, f"testpmd{queues}_{i}b", self.work, stdin=subprocess.PIPE)
