@@ -19,6 +19,7 @@ like QEMU would need at best); see docs/benchmarks.rst for the QEMU figures.
 Writes out/bench/NAME.csv (one line per queue count), NAME_takeovers.csv (each takeover).
 """
 import argparse
+import csv
 import os
 import re
 import shutil
@@ -31,6 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tools"))
 import proclib  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import gnuplot  # noqa: E402
 
 OUT = os.environ.get("VSTOP_BENCH_OUT") or os.path.join(TOP, "out", "bench")
 FRAMES = re.compile(r"frames: sent (\d+) received (\d+) lost (\d+) duplicated (\d+) "
@@ -197,6 +200,44 @@ class Bench:
         return res
 
 
+def plot(takeovers_csv, summary_csv, png):
+    """Every takeover's handover and front-end gap, sorted (one curve per queue count, log
+    scale), with the anchor's kill+restart time as a line per queue count."""
+    rows = {}
+    with open(takeovers_csv) as f:
+        for r in csv.DictReader(f):
+            rows.setdefault(int(r["queues"]), []).append((float(r["handover_ms"]),
+                                                         float(r["gap_ms"])))
+    anchor = {}
+    with open(summary_csv) as f:
+        for r in csv.DictReader(f):
+            if r["backend"].startswith("testpmd") and r["handover_median_ms"]:
+                anchor[int(r["queues"])] = float(r["handover_median_ms"])
+    os.makedirs(OUT, exist_ok=True)
+    data = os.path.join(OUT, "takeover_plot.dat")
+    with open(data, "w") as f:
+        for q in sorted(rows):
+            h = sorted(x[0] for x in rows[q])
+            g = sorted(x[1] for x in rows[q])
+            for i, (hv, gv) in enumerate(zip(h, g)):
+                f.write(f"{100.0 * (i + 1) / len(h):.2f} {hv:.3f} {gv:.3f}\n")
+            f.write("\n\n")
+    curves = []
+    for j, q in enumerate(sorted(rows)):
+        curves.append(f"'{data}' index {j} using 1:2 with lines lw 2 lc {j + 1} "
+                      f"title 'vstop handover, {q} qp'")
+        curves.append(f"'{data}' index {j} using 1:3 with lines lw 1 dt 2 lc {j + 1} "
+                      f"title 'front-end receive gap, {q} qp'")
+        if q in anchor:
+            curves.append(f"{anchor[q]} with lines lw 1 dt 3 lc {j + 1} "
+                          f"title 'testpmd kill+restart (median), {q} qp'")
+    return gnuplot("set title 'Live upgrade: one takeover as the front end sees it "
+                   "(every takeover, sorted)'\n"
+                   "set xlabel 'takeovers (%)'\nset ylabel 'ms'\nset logscale y\n"
+                   "set key top left\nset grid\n"
+                   "plot " + ", \\\n     ".join(curves) + "\n", png)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
@@ -261,6 +302,8 @@ def main():
         f.write("queues,i,gap_ms,handover_ms," + ",".join(PARTS) + "\n")
         for e in each:
             f.write(",".join(map(str, e)) + "\n")
+    plot(os.path.join(OUT, f"{a.name}_takeovers.csv"), os.path.join(OUT, f"{a.name}.csv"),
+         os.path.join(OUT, f"{a.name}.png"))
     bad = [s for s in summary if s["backend"].startswith("vstop") and
            (s["lost"] or s["dup"] or s["reord"])]
     shutil.rmtree(b.work, ignore_errors=True)
