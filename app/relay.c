@@ -243,11 +243,34 @@ session_clear(struct session *s)
 	msg_clear(&s->status);
 }
 
-/* Keep a copy of @p m (fds dup'ed) in @p slot. */
+/* Messages whose fds librte_vhost takes; any other message's fds are stray. */
+static bool
+takes_fds(uint32_t req)
+{
+	switch (req) {
+	case RQ_SET_MEM_TABLE:
+	case RQ_SET_LOG_BASE:
+	case RQ_SET_LOG_FD:
+	case RQ_SET_SLAVE_REQ_FD:
+	case RQ_SET_VRING_KICK:
+	case RQ_SET_VRING_CALL:
+	case RQ_SET_VRING_ERR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Keep a copy of @p m in @p slot, its fds dup'ed if it is a message that takes fds: a
+ * front end's stray fds (on SET_STATUS, say) are not kept for a replay that would not
+ * use them (fault_stray_fds_on_messages_closed).
+ */
 static void
 keep(struct relay_msg *slot, const struct relay_msg *m)
 {
 	struct relay_msg c = { .len = m->len };
+	int nfds = takes_fds(msg_request(m)) ? m->nfds : 0;
 
 	c.buf = malloc(m->len);
 	if (c.buf == NULL) {
@@ -255,7 +278,7 @@ keep(struct relay_msg *slot, const struct relay_msg *m)
 		return;
 	}
 	memcpy(c.buf, m->buf, m->len);
-	for (int i = 0; i < m->nfds; i++) {
+	for (int i = 0; i < nfds; i++) {
 		c.fds[i] = fcntl(m->fds[i], F_DUPFD_CLOEXEC, 0);
 		if (c.fds[i] < 0) {
 			VH_LOG(ERR, "relay: cannot keep an fd: %s", strerror(errno));
@@ -264,7 +287,7 @@ keep(struct relay_msg *slot, const struct relay_msg *m)
 			return;
 		}
 	}
-	c.nfds = m->nfds;
+	c.nfds = nfds;
 	msg_clear(slot);
 	*slot = c;
 }

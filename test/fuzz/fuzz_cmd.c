@@ -31,6 +31,8 @@
 #include "app_query.h"
 #include "cmd.h"
 #include "devstate_io.h"
+#include "relay.h"
+#include "takeover.h"
 #include "vhost_dev.h"
 #include "vs_ctl.h"
 
@@ -259,6 +261,19 @@ port_detach(uint16_t id, char *err, size_t errlen)
 	return -EBUSY;
 }
 int aq_op_timeout_ms(void) { return 2000; }
+
+/* 'show takeover' reads the relay's counters and the takeover's state: none here. */
+void
+relay_stats_get(struct relay_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+const char *
+takeover_status(void)
+{
+	return "idle";
+}
 
 int
 aq_queue_stats(uint16_t port, uint16_t q, bool cleared, struct aq_queue_stats *s)
