@@ -172,7 +172,10 @@ class Soak:
         a, b = self.vs
         argv = [o.fe, "-s", a.sock, "-p", b.sock, "-q", str(o.queues), "-c", str(cycles),
                 "-m", str(migrations), "--gap", str(o.gap), "--drain", "20000",
-                "--deadline", str(o.deadline_ms)]
+                "--deadline", str(o.deadline_ms),
+                # A reply may take as long as a stop may (the fake backend is Python and
+                # answers SET_STATUS once its stop is done: CI once waited 2 s for one).
+                "--msg-timeout", str(max(2000, o.deadline_ms))]
         if o.packed:
             argv += ["--packed"]
         if o.ring_size:
