@@ -1041,6 +1041,32 @@ relay_release_all(void)
 	wake();
 }
 
+/*
+ * Send @p msgs to librte_vhost on @p c (recorded in its session, replies swallowed: the
+ * caller set c->swallow), then the barrier, and wait until all were handled. Under R.lock.
+ */
+static int
+replay_swallowed(struct rconn *c, struct relay_msg *msgs, int n, int timeout_ms)
+{
+	int rc = 0;
+
+	for (int i = 0; i < n && rc == 0; i++) {
+		session_record(&c->s, &msgs[i]);
+		rc = msg_write(c->lib_fd, msgs[i].buf, msgs[i].len, msgs[i].fds, msgs[i].nfds);
+	}
+	if (rc == 0) {
+		c->sync_wait++;
+		rc = sync_send(c);
+		if (rc < 0)
+			c->sync_wait--;
+	}
+	if (rc == 0)
+		rc = sync_wait_all(timeout_ms);
+	if (rc == 0 && c->dead)
+		rc = -ECONNRESET;
+	return rc;
+}
+
 /* ---- takeover, destination side ---- */
 
 int
@@ -1058,20 +1084,7 @@ relay_port_adopt(struct relay_port *rp, int conn_fd, struct relay_msg *msgs, int
 		return -ECONNREFUSED;
 	}
 	c->swallow = true;
-	for (int i = 0; i < n && rc == 0; i++) {
-		session_record(&c->s, &msgs[i]);
-		rc = msg_write(c->lib_fd, msgs[i].buf, msgs[i].len, msgs[i].fds, msgs[i].nfds);
-	}
-	if (rc == 0) {
-		c->sync_wait++;
-		rc = sync_send(c);
-		if (rc < 0)
-			c->sync_wait--;
-	}
-	if (rc == 0)
-		rc = sync_wait_all(timeout_ms);
-	if (rc == 0 && c->dead)
-		rc = -ECONNRESET;
+	rc = replay_swallowed(c, msgs, n, timeout_ms);
 	if (rc < 0) {
 		if (!c->dead)
 			conn_kill(c, false); /* the fd stays the caller's */
@@ -1099,20 +1112,7 @@ relay_port_replay_more(struct relay_port *rp, struct relay_msg *msgs, int n, int
 		return -ENOTCONN;
 	}
 	c->swallow = true;
-	for (int i = 0; i < n && rc == 0; i++) {
-		session_record(&c->s, &msgs[i]);
-		rc = msg_write(c->lib_fd, msgs[i].buf, msgs[i].len, msgs[i].fds, msgs[i].nfds);
-	}
-	if (rc == 0) {
-		c->sync_wait++;
-		rc = sync_send(c);
-		if (rc < 0)
-			c->sync_wait--;
-	}
-	if (rc == 0)
-		rc = sync_wait_all(timeout_ms);
-	if (rc == 0 && c->dead)
-		rc = -ECONNRESET;
+	rc = replay_swallowed(c, msgs, n, timeout_ms);
 	if (rc == 0)
 		c->swallow = false;
 	pthread_mutex_unlock(&R.lock);
