@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "fd_msg.h"
 
@@ -54,4 +55,36 @@ fd_msg_sendv(int fd, struct iovec *iov, int iovcnt, const int *fds, int nfds)
 		}
 	}
 	return 0;
+}
+
+ssize_t
+fd_msg_recv_first(int fd, void *buf, size_t len, int *fds, int *nfds, int max_fds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * FD_MSG_MAX_FDS)];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+
+	*nfds = 0;
+	do {
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* A sender with more descriptors than we take must not leak them into us. */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*nfds < max_fds)
+				fds[(*nfds)++] = f;
+			else
+				close(f);
+		}
+	}
+	return n;
 }

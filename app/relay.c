@@ -161,37 +161,15 @@ sock_timeouts(int fd)
 static int
 msg_read(int fd, struct relay_msg *m)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * VHU_MAX_FDS)];
 	uint8_t hdr[HDR_LEN];
-	struct iovec iov = { .iov_base = hdr, .iov_len = HDR_LEN };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c;
 	uint32_t size;
 	size_t got = 0;
 	ssize_t n;
 
 	memset(m, 0, sizeof(*m));
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n == 0)
-		return 0;
-	if (n < 0)
-		return -errno;
-	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-			for (int i = 0; i < k; i++) {
-				int f;
-
-				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (m->nfds < VHU_MAX_FDS)
-					m->fds[m->nfds++] = f;
-				else
-					close(f);
-			}
-		}
-	}
+	n = fd_msg_recv_first(fd, hdr, HDR_LEN, m->fds, &m->nfds, VHU_MAX_FDS);
+	if (n <= 0)
+		return (int)n;
 	got = (size_t)n;
 	while (got < HDR_LEN) {
 		n = recv(fd, hdr + got, HDR_LEN - got, 0);

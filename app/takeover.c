@@ -199,35 +199,15 @@ recv_all(int fd, void *p, size_t len)
 static int
 recv_rec(int fd, struct to_hdr *h, uint8_t **payload, int *fds, int *nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov = { h, sizeof(*h) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
 	int rc;
 
 	*payload = NULL;
-	*nfds = 0;
-	do {
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	n = fd_msg_recv_first(fd, h, sizeof(*h), fds, nfds, 8);
 	if (n == 0)
 		return -ECONNRESET;
 	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*nfds < 8)
-				fds[(*nfds)++] = f;
-			else
-				close(f);
-		}
-	}
+		return n == -EAGAIN ? -ETIMEDOUT : (int)n;
 	if ((size_t)n < sizeof(*h)) {
 		rc = recv_all(fd, (uint8_t *)h + n, sizeof(*h) - (size_t)n);
 		if (rc < 0)

@@ -84,7 +84,7 @@ def vstop(a, sock, queues, name):
             ["-m", "1024", "--file-prefix", "vsmig-" + t, "--lcores",
              f"0@{fe_core},1@{be_core}"] + a.vstop_log + ["--",
              "--vhost", f"{sock},queues={queues}", "--fwd", "loopback",
-             "--idle-backoff-us", str(a.backoff_us)])
+             "--idle-backoff-us", str(a.backoff_us)] + (["--no-relay"] if a.no_relay else []))
     p = Proc(argv, name, stdin=False, logfile=os.path.join(OUT, f"{a.name}.{name}.log"))
     wait_for(lambda: os.path.exists(sock) or not p.alive(), 20, name + " socket")
     if not p.alive():
@@ -204,6 +204,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--name", default="migration")
     ap.add_argument("--smoke", action="store_true", help="10 migrations, 1 queue")
+    ap.add_argument("--no-relay", action="store_true", dest="no_relay",
+                    help="vstop --no-relay: librte_vhost owns the sockets (no live upgrade), "
+                         "one hop less per vhost-user message")
     ap.add_argument("--packed", action="store_true",
                     help="vstop-fe drives packed virtqueues (rule P1)")
     a = ap.parse_args()
